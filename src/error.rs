@@ -1,0 +1,419 @@
+//! The one error type of the crate and its classification.
+//!
+//! Every failure, whether it comes from a provider's HTTP answer, a broken stream, a local policy or a
+//! misconfiguration, is an [`Error`] with an [`ErrorKind`]. Retry, fallback and circuit-breaking logic
+//! all ask the same three questions of it: [`Error::is_retryable`], [`Error::should_fallback`] and
+//! [`Error::is_provider_health_failure`].
+
+use std::fmt;
+use std::time::Duration;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The provider throttled the request (HTTP 429); it may succeed after [`Error::retry_after`].
+    RateLimited,
+    /// The account's quota, credit or balance is exhausted (OpenAI `insufficient_quota`, HTTP 402).
+    QuotaExceeded,
+    /// The provider is overloaded (HTTP 503, Anthropic 529 `overloaded_error`).
+    Overloaded,
+    /// A timeout: connecting, waiting for the first byte, an idle stream, or the overall deadline.
+    Timeout,
+    /// The credentials were missing, invalid or not allowed (HTTP 401/403).
+    Auth,
+    /// The provider rejected the request as malformed (HTTP 400/422 and similar).
+    InvalidRequest,
+    /// The prompt does not fit the model's context window.
+    ContextLength,
+    /// The provider refused the prompt or the answer for safety reasons.
+    ContentFilter,
+    /// The model or endpoint does not exist (HTTP 404).
+    NotFound,
+    /// The provider failed internally (HTTP 5xx other than overload).
+    Server,
+    /// The connection failed or broke before a response was complete.
+    Network,
+    /// The provider's answer could not be understood (malformed JSON, invalid UTF-8, oversized body).
+    Decode,
+    /// A stream ended without the provider's terminal marker.
+    StreamTruncated,
+    /// A budget would be exceeded by this request.
+    BudgetExceeded,
+    /// The target's circuit breaker is open.
+    CircuitOpen,
+    /// Every target of a route failed; [`Error::attempts`] holds each failure.
+    AllTargetsFailed,
+    /// The library was misconfigured (missing API key, bad base URL, a route with no targets…).
+    Config,
+}
+
+impl ErrorKind {
+    /// A short lower-case name, stable enough for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Auth => "auth",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::ContextLength => "context_length",
+            ErrorKind::ContentFilter => "content_filter",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Server => "server",
+            ErrorKind::Network => "network",
+            ErrorKind::Decode => "decode",
+            ErrorKind::StreamTruncated => "stream_truncated",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
+            ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::AllTargetsFailed => "all_targets_failed",
+            ErrorKind::Config => "config",
+        }
+    }
+
+    /// Whether the same request, sent again to the same target, may succeed.
+    ///
+    /// True for rate limits, overload, server errors, timeouts, connection errors and truncated
+    /// streams; never for bad requests, auth failures, missing models or undecodable answers.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimited
+                | ErrorKind::Overloaded
+                | ErrorKind::Timeout
+                | ErrorKind::Server
+                | ErrorKind::Network
+                | ErrorKind::StreamTruncated
+        )
+    }
+
+    /// Whether another target (another provider or model) may serve the request instead.
+    ///
+    /// True for everything retryable plus exhausted quotas, missing models, undecodable answers, open
+    /// circuits and per-target budgets. `InvalidRequest`, `Auth` and `ContentFilter` are the caller's
+    /// to fix and surface at once; `ContextLength` only moves to a target with a larger window, which
+    /// the router decides.
+    pub fn should_fallback(self) -> bool {
+        self.is_retryable()
+            || matches!(
+                self,
+                ErrorKind::QuotaExceeded
+                    | ErrorKind::NotFound
+                    | ErrorKind::Decode
+                    | ErrorKind::CircuitOpen
+                    | ErrorKind::BudgetExceeded
+            )
+    }
+
+    /// Whether the failure says the provider is unhealthy (what a circuit breaker counts).
+    ///
+    /// A caller's bad request, a rate limit or a quota never counts.
+    pub fn is_provider_health_failure(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Overloaded
+                | ErrorKind::Timeout
+                | ErrorKind::Server
+                | ErrorKind::Network
+                | ErrorKind::StreamTruncated
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of every modelgate operation.
+///
+/// It keeps what the provider said (status, message, request id, raw body) and what the library
+/// parsed from it (kind, retry-after). API keys never appear in it: bodies are scrubbed of the key
+/// that was sent before they are stored.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    provider: Option<String>,
+    status: Option<u16>,
+    code: Option<String>,
+    retry_after: Option<Duration>,
+    request_id: Option<String>,
+    body: Option<String>,
+    should_retry: Option<bool>,
+    attempts: Vec<Error>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    /// A new error of `kind` with a short human-readable message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                provider: None,
+                status: None,
+                code: None,
+                retry_after: None,
+                request_id: None,
+                body: None,
+                should_retry: None,
+                attempts: Vec::new(),
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn decode(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Decode, message)
+    }
+
+    pub(crate) fn truncated(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::StreamTruncated, message)
+    }
+
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// An `AllTargetsFailed` error carrying each attempt's error, in order.
+    pub fn all_targets_failed(attempts: Vec<Error>) -> Self {
+        let mut err = Self::new(
+            ErrorKind::AllTargetsFailed,
+            format!("all {} attempts failed", attempts.len()),
+        );
+        // The last attempt's retry hint is the most useful one for a caller deciding when to retry.
+        err.inner.retry_after = attempts.iter().filter_map(Error::retry_after).min();
+        err.inner.attempts = attempts;
+        err
+    }
+
+    pub(crate) fn with_provider(mut self, provider: impl Into<String>) -> Self {
+        self.inner.provider = Some(provider.into());
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_code(mut self, code: Option<String>) -> Self {
+        self.inner.code = code;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.inner.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.inner.request_id = request_id;
+        self
+    }
+
+    pub(crate) fn with_body(mut self, body: Option<String>) -> Self {
+        self.inner.body = body;
+        self
+    }
+
+    pub(crate) fn with_should_retry(mut self, should_retry: Option<bool>) -> Self {
+        self.inner.should_retry = should_retry;
+        self
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn set_kind(&mut self, kind: ErrorKind) {
+        self.inner.kind = kind;
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The provider's message, or the library's description of the failure.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The provider that failed (`"openai"`, `"deepseek"`, …), when one did.
+    pub fn provider(&self) -> Option<&str> {
+        self.inner.provider.as_deref()
+    }
+
+    /// The HTTP status of the provider's answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status
+    }
+
+    /// The provider's own error code or type (`"insufficient_quota"`, `"overloaded_error"`, …).
+    pub fn code(&self) -> Option<&str> {
+        self.inner.code.as_deref()
+    }
+
+    /// How long the provider asked us to wait before trying again (`retry-after-ms`, `retry-after`,
+    /// or a retry delay in the body), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The provider's request id (`x-request-id`, `request-id`), for support tickets.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    /// The raw response body the provider sent with the error, scrubbed of the API key.
+    pub fn body(&self) -> Option<&str> {
+        self.inner.body.as_deref()
+    }
+
+    /// For [`ErrorKind::AllTargetsFailed`]: every attempt's error, in the order they were made.
+    pub fn attempts(&self) -> &[Error] {
+        &self.inner.attempts
+    }
+
+    /// Whether the same request, sent again to the same target, may succeed.
+    ///
+    /// Follows [`ErrorKind::is_retryable`], except that a provider's explicit
+    /// `x-should-retry: false` always wins.
+    pub fn is_retryable(&self) -> bool {
+        if self.inner.should_retry == Some(false) {
+            return false;
+        }
+        self.inner.kind.is_retryable()
+    }
+
+    /// Whether another target may serve the request instead (see [`ErrorKind::should_fallback`]).
+    pub fn should_fallback(&self) -> bool {
+        self.inner.kind.should_fallback()
+    }
+
+    /// Whether the failure says the provider is unhealthy (see
+    /// [`ErrorKind::is_provider_health_failure`]).
+    pub fn is_provider_health_failure(&self) -> bool {
+        self.inner.kind.is_provider_health_failure()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        d.field("message", &self.inner.message);
+        if let Some(p) = &self.inner.provider {
+            d.field("provider", p);
+        }
+        if let Some(s) = self.inner.status {
+            d.field("status", &s);
+        }
+        if let Some(c) = &self.inner.code {
+            d.field("code", c);
+        }
+        if let Some(r) = self.inner.retry_after {
+            d.field("retry_after", &r);
+        }
+        if let Some(r) = &self.inner.request_id {
+            d.field("request_id", r);
+        }
+        if !self.inner.attempts.is_empty() {
+            d.field("attempts", &self.inner.attempts);
+        }
+        if let Some(s) = &self.inner.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.inner.provider {
+            write!(f, "{p}: ")?;
+        }
+        f.write_str(self.inner.kind.as_str())?;
+        if let Some(s) = self.inner.status {
+            write!(f, " ({s})")?;
+        }
+        if !self.inner.message.is_empty() {
+            write!(f, ": {}", self.inner.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn caller_errors_are_neither_retried_nor_failed_over() {
+        for kind in [
+            ErrorKind::InvalidRequest,
+            ErrorKind::Auth,
+            ErrorKind::ContentFilter,
+            ErrorKind::ContextLength,
+            ErrorKind::Config,
+        ] {
+            assert!(!kind.is_retryable(), "{kind}");
+            assert!(!kind.should_fallback(), "{kind}");
+            assert!(!kind.is_provider_health_failure(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_retry_but_do_not_trip_circuits() {
+        assert!(ErrorKind::RateLimited.is_retryable());
+        assert!(ErrorKind::RateLimited.should_fallback());
+        assert!(!ErrorKind::RateLimited.is_provider_health_failure());
+        assert!(!ErrorKind::QuotaExceeded.is_retryable());
+        assert!(ErrorKind::QuotaExceeded.should_fallback());
+        assert!(!ErrorKind::Decode.is_retryable());
+        assert!(ErrorKind::Decode.should_fallback());
+    }
+
+    #[test]
+    fn explicit_should_retry_false_wins() {
+        let e = Error::new(ErrorKind::Server, "boom").with_should_retry(Some(false));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn display_is_short() {
+        let e = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_provider("openai")
+            .with_status(429);
+        assert_eq!(e.to_string(), "openai: rate_limited (429): slow down");
+    }
+}

@@ -1,0 +1,6 @@
+//! modelgate: one Rust API for every LLM provider.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+
+pub use error::{Error, ErrorKind};
