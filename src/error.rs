@@ -240,10 +240,6 @@ impl Error {
         self
     }
 
-    pub(crate) fn set_kind(&mut self, kind: ErrorKind) {
-        self.inner.kind = kind;
-    }
-
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind

@@ -1,6 +1,77 @@
-//! modelgate: one Rust API for every LLM provider.
+//! # modelgate
+//!
+//! One Rust API for every LLM provider (OpenAI, Anthropic, Gemini, DeepSeek and any
+//! OpenAI-compatible service), with one request type, one normalized response and one stream of
+//! deltas, whatever answered.
+//!
+//! ```no_run
+//! use modelgate::{ChatProvider, ChatRequest};
+//! use modelgate::providers::OpenAi;
+//! use futures::StreamExt;
+//!
+//! # async fn demo() -> Result<(), modelgate::Error> {
+//! let openai = OpenAi::from_env()?;
+//! let req = ChatRequest::new("gpt-4o-mini").system("Be brief.").user("Why is the sky blue?");
+//!
+//! let answer = openai.chat(&req).await?;
+//! println!("{} ({:?})", answer.text(), answer.usage);
+//!
+//! let mut stream = openai.chat_stream(&req).await?;
+//! while let Some(delta) = stream.next().await {
+//!     if let modelgate::Delta::Text(t) = delta? {
+//!         print!("{t}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors
+//!
+//! Every failure is an [`Error`] with an [`ErrorKind`]; [`Error::is_retryable`] and
+//! [`Error::should_fallback`] classify it once for retry, fallback and circuit-breaking logic.
+//! Streams never end cleanly unless the provider's terminal marker arrived: a cut stream ends
+//! with [`ErrorKind::StreamTruncated`].
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `openai` | yes | [`providers::OpenAi`] |
+//! | `deepseek` | yes | [`providers::DeepSeek`] |
+//! | `compat` | yes | [`providers::OpenAiCompatible`] with presets (OpenRouter, Groq, Together, Mistral, xAI, Fireworks, Ollama, vLLM) |
+//! | `anthropic` | yes | Anthropic (Claude) |
+//! | `gemini` | yes | Google Gemini |
+//! | `simulator` | yes | `simulator`: an in-process fault-injecting provider simulator |
+//! | `rustls` | yes | TLS through rustls |
+//! | `native-tls` | no | TLS through the platform's library |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod provider;
+pub mod providers;
+mod transport;
+pub mod types;
 
 pub use error::{Error, ErrorKind};
+pub use provider::ChatProvider;
+pub use transport::Timeouts;
+pub use types::{
+    ChatRequest, ChatResponse, ChatStream, ContentPart, Delta, FinishReason, Message,
+    ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+};
+
+// Every public handle must be shareable across tasks.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    fn is_send<T: Send>() {}
+    is::<Error>();
+    is_send::<ChatStream>();
+    is::<std::sync::Arc<dyn ChatProvider>>();
+    #[cfg(feature = "openai")]
+    is::<providers::OpenAi>();
+    #[cfg(feature = "deepseek")]
+    is::<providers::DeepSeek>();
+    #[cfg(feature = "compat")]
+    is::<providers::OpenAiCompatible>();
+}

@@ -1,0 +1,187 @@
+//! What every provider builder shares: credentials, base URL, HTTP client, timeouts, headers.
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::Error;
+use crate::transport::{self, DEFAULT_MAX_BODY, Endpoint, Timeouts};
+
+/// How a provider wants its key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer KEY`.
+    Bearer,
+    /// The key as the value of this header (`x-api-key`, `x-goog-api-key`).
+    Header(&'static str),
+}
+
+/// Settings common to every provider builder. Setters never fail; [`Settings::endpoint`] checks.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pub(crate) api_key: Option<SecretString>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) timeouts: Option<Timeouts>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) max_body: Option<usize>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("base_url", &self.base_url)
+            .field("timeouts", &self.timeouts)
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the key from `key_var` and an optional base URL from `base_var`.
+    pub(crate) fn from_env(key_var: &str, base_var: &str, key_required: bool) -> Result<Self, Error> {
+        let mut settings = Settings::default();
+        match std::env::var(key_var) {
+            Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
+            _ if key_required => {
+                return Err(Error::config(format!("environment variable {key_var} is not set")));
+            }
+            _ => {}
+        }
+        if let Ok(base) = std::env::var(base_var)
+            && !base.trim().is_empty()
+        {
+            settings.base_url = Some(base.trim().to_owned());
+        }
+        Ok(settings)
+    }
+
+    /// Checks everything and builds the endpoint.
+    pub(crate) fn endpoint(
+        self,
+        provider: &str,
+        default_base: &str,
+        auth: Auth,
+        key_required: bool,
+        mut headers: HeaderMap,
+    ) -> Result<Endpoint, Error> {
+        let base = self.base_url.unwrap_or_else(|| default_base.to_owned());
+        let base = base.trim().trim_end_matches('/').to_owned();
+        match reqwest::Url::parse(&base) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(Error::config(format!(
+                    "{provider}: base URL `{base}` is not an http(s) URL"
+                )));
+            }
+        }
+        match (&self.api_key, key_required) {
+            (Some(key), _) if !key.expose_secret().is_empty() => {
+                let value = match auth {
+                    Auth::Bearer => format!("Bearer {}", key.expose_secret()),
+                    Auth::Header(_) => key.expose_secret().to_owned(),
+                };
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    Error::config(format!("{provider}: the API key has characters a header cannot carry"))
+                })?;
+                value.set_sensitive(true);
+                let name = match auth {
+                    Auth::Bearer => reqwest::header::AUTHORIZATION,
+                    Auth::Header(name) => HeaderName::from_static(name),
+                };
+                headers.insert(name, value);
+            }
+            (_, true) => return Err(Error::config(format!("{provider}: no API key was given"))),
+            _ => {}
+        }
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::config(format!("{provider}: `{name}` is not a header name")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("{provider}: bad value for header `{name}`")))?;
+            headers.insert(name, value);
+        }
+        let timeouts = self.timeouts.unwrap_or_default();
+        if timeouts.first_byte.is_zero() || timeouts.idle.is_zero() || timeouts.total.is_some_and(|t| t.is_zero()) {
+            return Err(Error::config(format!("{provider}: timeouts must be greater than zero")));
+        }
+        let client = match self.http_client {
+            Some(client) => client,
+            None if timeouts.connect != Timeouts::default().connect => {
+                transport::build_client(timeouts.connect)?
+            }
+            None => transport::shared_client(),
+        };
+        Ok(Endpoint {
+            client,
+            base_url: base,
+            headers,
+            api_key: self.api_key,
+            timeouts,
+            max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        })
+    }
+}
+
+/// The setters every provider builder has, on a struct with a `settings: Settings` field.
+macro_rules! common_builder_methods {
+    () => {
+        /// Sets the API key. It is kept as a `SecretString`: never printed, logged or put in errors.
+        pub fn api_key(mut self, key: impl Into<String>) -> Self {
+            self.settings.api_key = Some(secrecy::SecretString::from(key.into()));
+            self
+        }
+
+        /// Sets the base URL (a proxy, a gateway, a local simulator). Checked by `build()`.
+        pub fn base_url(mut self, url: impl Into<String>) -> Self {
+            self.settings.base_url = Some(url.into());
+            self
+        }
+
+        /// Uses this `reqwest::Client`, so several providers share one connection pool.
+        /// Without it, every provider shares a process-wide client.
+        pub fn http_client(mut self, client: reqwest::Client) -> Self {
+            self.settings.http_client = Some(client);
+            self
+        }
+
+        /// Sets every timeout at once (see [`Timeouts`](crate::Timeouts) for the defaults).
+        pub fn timeouts(mut self, timeouts: crate::Timeouts) -> Self {
+            self.settings.timeouts = Some(timeouts);
+            self
+        }
+
+        /// Sets the whole-call timeout (`None` for no limit); a request's own timeout wins.
+        pub fn request_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+            self.settings.timeouts.get_or_insert_with(Default::default).total = timeout;
+            self
+        }
+
+        /// Sets the longest wait for the response head.
+        pub fn first_byte_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.settings.timeouts.get_or_insert_with(Default::default).first_byte = timeout;
+            self
+        }
+
+        /// Sets the longest silence between two reads of a stream.
+        pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.settings.timeouts.get_or_insert_with(Default::default).idle = timeout;
+            self
+        }
+
+        /// Adds a header sent with every request (checked by `build()`).
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.settings.headers.push((name.into(), value.into()));
+            self
+        }
+
+        /// Caps the size of a non-streamed response body (default 32 MiB); larger bodies fail
+        /// with `ErrorKind::Decode`.
+        pub fn max_response_bytes(mut self, max: usize) -> Self {
+            self.settings.max_body = Some(max);
+            self
+        }
+    };
+}
+
+pub(crate) use common_builder_methods;

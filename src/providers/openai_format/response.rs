@@ -1,0 +1,268 @@
+//! OpenAI-format JSON → normalized response; error bodies → [`ErrorDetail`].
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind};
+use crate::transport::ErrorDetail;
+use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
+
+#[derive(Deserialize)]
+struct Completion<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    pub(super) usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ResponseMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResponseMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    // OpenRouter and some compatible servers name it `reasoning`.
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ResponseToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct ResponseToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<ResponseFunction>,
+}
+
+#[derive(Deserialize)]
+struct ResponseFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// `usage` as every flavor sends it; absent fields (`usage: {}`) read as "not reported".
+#[derive(Deserialize, Default, Debug)]
+pub(super) struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) cost: Option<f64>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// The normalized usage, or `None` when the server reported no counts.
+    pub(super) fn normalize(&self) -> Option<Usage> {
+        if self.prompt_tokens.is_none() && self.completion_tokens.is_none() {
+            return None;
+        }
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .or(self.prompt_cache_hit_tokens)
+            .unwrap_or(0);
+        Some(Usage {
+            input_tokens: self.prompt_tokens.unwrap_or(0),
+            output_tokens: self.completion_tokens.unwrap_or(0),
+            cached_input_tokens: cached,
+            cache_creation_input_tokens: 0,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// `finish_reason` → normalized; `None` for an absent or empty one (some servers send `""`).
+pub(super) fn finish_reason(reason: &str) -> Option<FinishReason> {
+    Some(match reason {
+        "" => return None,
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    })
+}
+
+/// Decodes a complete answer.
+pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error> {
+    // Leading blank lines (DeepSeek's keep-alive under load) are JSON whitespace.
+    let completion: Completion<'_> = serde_json::from_slice(body).map_err(|e| {
+        Error::decode(format!("malformed chat completion: {e}")).with_source(e)
+    })?;
+    if let Some(error) = &completion.error {
+        let detail = detail_from_error_value(error);
+        return Err(detail.into_stream_error(ErrorKind::Server));
+    }
+    let choice = completion
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::decode("chat completion has no choices"))?;
+    let wire = choice.message.unwrap_or(ResponseMessage {
+        content: None,
+        refusal: None,
+        reasoning_content: None,
+        reasoning: None,
+        tool_calls: None,
+    });
+    let mut message = Message::new(Role::Assistant);
+    let mut finish = choice.finish_reason.as_deref().and_then(finish_reason);
+    match (wire.content, wire.refusal) {
+        (Some(text), _) if !text.is_empty() => message.content.push(ContentPart::Text(text)),
+        (_, Some(refusal)) if !refusal.is_empty() => {
+            message.content.push(ContentPart::Text(refusal));
+            finish = Some(FinishReason::ContentFilter);
+        }
+        _ => {}
+    }
+    for call in wire.tool_calls.unwrap_or_default() {
+        let function = call.function.unwrap_or(ResponseFunction {
+            name: None,
+            arguments: None,
+        });
+        message.tool_calls.push(ToolCall::new(
+            call.id.unwrap_or_default(),
+            function.name.unwrap_or_default(),
+            function.arguments.unwrap_or_default(),
+        ));
+    }
+    let reasoning = wire
+        .reasoning_content
+        .or(wire.reasoning)
+        .filter(|r| !r.is_empty());
+    message.reasoning = reasoning.clone();
+    let finish_reason = finish.unwrap_or(if message.tool_calls.is_empty() {
+        FinishReason::Stop
+    } else {
+        FinishReason::ToolCalls
+    });
+    Ok(ChatResponse {
+        id: completion.id.map(Cow::into_owned).unwrap_or_default(),
+        provider: provider.to_owned(),
+        model: completion.model.map(Cow::into_owned).unwrap_or_default(),
+        message,
+        reasoning,
+        finish_reason,
+        usage: completion.usage.as_ref().and_then(WireUsage::normalize),
+        cost: completion.usage.as_ref().and_then(|u| u.cost),
+        route: None,
+    })
+}
+
+/// Reads an error body: `{"error": {message, type, code, param}}`, `{"error": "text"}`, or the
+/// `{"detail": …}` / `{"message": …}` shapes some compatible servers send.
+pub(super) fn error_detail(_status: u16, body: &[u8]) -> ErrorDetail {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return ErrorDetail::default();
+    };
+    match value.get("error") {
+        Some(error) => detail_from_error_value(error),
+        None => {
+            let message = ["detail", "message"]
+                .iter()
+                .find_map(|k| value.get(*k))
+                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned));
+            ErrorDetail {
+                recognized: message.is_some(),
+                message,
+                ..ErrorDetail::default()
+            }
+        }
+    }
+}
+
+/// The detail of an `error` value (object or string), with the kind its type/code implies.
+pub(super) fn detail_from_error_value(error: &Value) -> ErrorDetail {
+    if let Some(text) = error.as_str() {
+        return ErrorDetail {
+            recognized: true,
+            message: Some(text.to_owned()),
+            ..ErrorDetail::default()
+        };
+    }
+    let text_field = |k: &str| {
+        error.get(k).and_then(|v| match v {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let code = text_field("code");
+    let kind_name = text_field("type");
+    let kind = [code.as_deref(), kind_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(kind_for_code);
+    ErrorDetail {
+        recognized: true,
+        message: text_field("message"),
+        code: code.or(kind_name),
+        kind,
+        retry_after: None,
+    }
+}
+
+/// OpenAI-format error codes and types that say more than the status does.
+fn kind_for_code(code: &str) -> Option<ErrorKind> {
+    Some(match code {
+        "insufficient_quota" | "billing_hard_limit_reached" | "insufficient_balance" => {
+            ErrorKind::QuotaExceeded
+        }
+        "context_length_exceeded" | "string_above_max_length" => ErrorKind::ContextLength,
+        "rate_limit_exceeded" | "rate_limit_error" | "tokens" | "requests" => {
+            ErrorKind::RateLimited
+        }
+        "invalid_api_key" | "authentication_error" | "permission_error" => ErrorKind::Auth,
+        "content_filter" | "content_policy_violation" => ErrorKind::ContentFilter,
+        "model_not_found" => ErrorKind::NotFound,
+        "server_error" | "internal_error" => ErrorKind::Server,
+        "overloaded_error" | "server_overloaded" | "engine_overloaded" => ErrorKind::Overloaded,
+        _ => return None,
+    })
+}

@@ -1,0 +1,167 @@
+//! OpenAI-format stream chunks → deltas.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::response::{WireUsage, detail_from_error_value, finish_reason};
+use crate::error::{Error, ErrorKind};
+use crate::transport::{SseEvent, StreamDecoder, StreamOut};
+use crate::types::Delta;
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    // Only the first choice matters; reading it this way allocates no Vec per chunk.
+    #[serde(default, borrow, deserialize_with = "first_choice")]
+    choices: Option<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolCallFragment<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallFragment<'a> {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionFragment<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionFragment<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+fn first_choice<'de, D>(d: D) -> Result<Option<ChunkChoice<'de>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Option<ChunkChoice<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of choices or null")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(First)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element()?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    d.deserialize_option(First)
+}
+
+/// Stream state: only whether `[DONE]` has arrived.
+#[derive(Debug, Default)]
+pub(super) struct OpenAiStream {
+    done: bool,
+}
+
+fn non_empty(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(Cow::into_owned)
+}
+
+impl StreamDecoder for OpenAiStream {
+    fn on_event(&mut self, event: SseEvent<'_>, out: &mut StreamOut<'_>) -> Result<(), Error> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: Chunk<'_> = serde_json::from_str(data)
+            .map_err(|e| Error::decode(format!("malformed stream chunk: {e}")).with_source(e))?;
+        if let Some(error) = &chunk.error {
+            return Err(detail_from_error_value(error).into_stream_error(ErrorKind::Server));
+        }
+        if out.meta.id.is_none() {
+            out.meta.id = non_empty(chunk.id);
+        }
+        if out.meta.model.is_none() {
+            out.meta.model = non_empty(chunk.model);
+        }
+        if let Some(choice) = chunk.choices {
+            if let Some(delta) = choice.delta {
+                if let Some(r) = non_empty(delta.reasoning_content.or(delta.reasoning)) {
+                    out.push(Delta::Reasoning(r));
+                }
+                if let Some(t) = non_empty(delta.content) {
+                    out.push(Delta::Text(t));
+                }
+                if let Some(t) = non_empty(delta.refusal) {
+                    out.push(Delta::Text(t));
+                    out.push(Delta::Finish(crate::FinishReason::ContentFilter));
+                }
+                for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
+                    let (name, arguments) = match call.function {
+                        Some(f) => (non_empty(f.name), f.arguments.map(Cow::into_owned)),
+                        None => (None, None),
+                    };
+                    out.push(Delta::ToolCall {
+                        index: call.index.unwrap_or(pos),
+                        id: non_empty(call.id),
+                        name,
+                        arguments: arguments.unwrap_or_default(),
+                    });
+                }
+            }
+            if let Some(reason) = choice.finish_reason.as_deref().and_then(finish_reason) {
+                out.push(Delta::Finish(reason));
+            }
+        }
+        if let Some(usage) = chunk.usage.as_ref().and_then(WireUsage::normalize) {
+            out.push(Delta::Usage(usage));
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}

@@ -1,0 +1,299 @@
+//! HTTP for every provider, written once: sending, timeouts, reading bodies with a size cap,
+//! mapping status + headers + body to a typed [`Error`], and turning an event-stream body into a
+//! [`ChatStream`]. Provider modules only translate (see [`Dialect`]).
+
+mod error_map;
+pub(crate) mod retry_after;
+pub(crate) mod sse;
+mod stream;
+
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::types::stream::StreamMeta;
+use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta};
+
+pub(crate) use error_map::ErrorDetail;
+pub(crate) use sse::SseEvent;
+
+/// How long each stage of a provider call may take.
+///
+/// # Defaults
+/// `connect` 10 s, `first_byte` 300 s (a non-streamed answer sends its head only when the whole
+/// answer is ready), `idle` 90 s between two reads of a stream, `total` 600 s for the whole call.
+/// A request's own [`ChatRequest::timeout`] replaces `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP (and TLS) connection. Applies to clients the library builds; a client
+    /// passed in with `http_client` keeps its own setting.
+    pub connect: Duration,
+    /// From sending the request to receiving the response head.
+    pub first_byte: Duration,
+    /// The longest silence between two reads of a streamed body.
+    pub idle: Duration,
+    /// The whole call, body included; `None` for no limit.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(300),
+            idle: Duration::from_secs(90),
+            total: Some(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// The default cap on a non-streamed response body: 32 MiB.
+pub(crate) const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// The process-wide client every provider shares unless given its own, so that a router over many
+/// providers keeps one connection pool.
+pub(crate) fn shared_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            build_client(Timeouts::default().connect).unwrap_or_else(|_| reqwest::Client::new())
+        })
+        .clone()
+}
+
+pub(crate) fn build_client(connect: Duration) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| Error::config("cannot build the HTTP client").with_source(e.without_url()))
+}
+
+/// The body and path of one provider call, built by a [`Dialect`].
+#[derive(Debug)]
+pub(crate) struct WireRequest {
+    /// Appended to the endpoint's base URL (`/chat/completions`).
+    pub(crate) path: String,
+    /// The JSON body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// Incremental translation of one provider's event stream into deltas.
+pub(crate) trait StreamDecoder: Send {
+    /// Handles one SSE event, pushing any deltas it yields.
+    fn on_event(&mut self, event: SseEvent<'_>, out: &mut StreamOut<'_>) -> Result<(), Error>;
+
+    /// Handles text that was not part of an SSE field (Gemini sends bare error objects so).
+    fn on_stray(&mut self, text: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
+        let _ = (text, out);
+        Ok(())
+    }
+
+    /// Whether the provider's terminal marker has arrived.
+    fn is_done(&self) -> bool;
+}
+
+/// Where a [`StreamDecoder`] puts what it decodes.
+#[derive(Debug)]
+pub(crate) struct StreamOut<'a> {
+    pub(crate) deltas: &'a mut VecDeque<Delta>,
+    pub(crate) meta: &'a mut StreamMeta,
+}
+
+impl StreamOut<'_> {
+    pub(crate) fn push(&mut self, delta: Delta) {
+        self.deltas.push_back(delta);
+    }
+}
+
+/// One provider's wire format: pure translation, no I/O.
+pub(crate) trait Dialect: Send + Sync {
+    /// The provider's name as it appears on responses and errors.
+    fn provider(&self) -> &str;
+    /// The path and JSON body for `req`.
+    fn encode(&self, req: &ChatRequest, stream: bool) -> Result<WireRequest, Error>;
+    /// A complete (non-streamed) answer.
+    fn decode(&self, body: &[u8]) -> Result<ChatResponse, Error>;
+    /// A decoder for a streamed answer to `req`.
+    fn stream_decoder(&self, req: &ChatRequest) -> Box<dyn StreamDecoder>;
+    /// What an error body says (message, code, a more precise kind, a retry hint).
+    fn error_detail(&self, status: u16, body: &[u8]) -> ErrorDetail;
+}
+
+/// Where and how to reach one provider: the shared client, base URL, headers and timeouts.
+pub(crate) struct Endpoint {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) api_key: Option<SecretString>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_body: usize,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("timeouts", &self.timeouts)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Sends a request and waits for the whole answer.
+    pub(crate) async fn chat(
+        &self,
+        dialect: &dyn Dialect,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, Error> {
+        let total = req.timeout.or(self.timeouts.total);
+        let call = async {
+            let wire = dialect.encode(req, false)?;
+            let resp = self.send(wire).await?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = read_body(resp, self.max_body).await?;
+            if !(200..300).contains(&status) {
+                return Err(self.status_error(dialect, status, &headers, &body));
+            }
+            dialect.decode(&body)
+        };
+        let result = match total {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or_else(|_| Err(Error::timeout(format!("no answer within {limit:?}")))),
+            None => call.await,
+        };
+        result.map_err(|e| self.finish_error(dialect, e))
+    }
+
+    /// Sends a streaming request and returns the stream once the provider accepted it.
+    pub(crate) async fn chat_stream(
+        &self,
+        dialect: &dyn Dialect,
+        req: &ChatRequest,
+    ) -> Result<ChatStream, Error> {
+        let deadline = req
+            .timeout
+            .or(self.timeouts.total)
+            .map(|d| Instant::now() + d);
+        let open = async {
+            let wire = dialect.encode(req, true)?;
+            let resp = self.send(wire).await?;
+            let status = resp.status().as_u16();
+            let is_json = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !(200..300).contains(&status) || is_json {
+                let headers = resp.headers().clone();
+                let body = read_body(resp, self.max_body).await?;
+                return Err(self.status_error(dialect, status, &headers, &body));
+            }
+            Ok(resp)
+        };
+        let resp = match deadline {
+            Some(at) => tokio::time::timeout_at(at, open).await.unwrap_or_else(|_| {
+                Err(Error::timeout("the stream did not start before the deadline"))
+            }),
+            None => open.await,
+        }
+        .map_err(|e| self.finish_error(dialect, e))?;
+        let source = stream::WireStream::new(
+            dialect.provider().to_owned(),
+            Box::pin(resp.bytes_stream()),
+            dialect.stream_decoder(req),
+            self.timeouts.idle,
+            deadline,
+        );
+        Ok(ChatStream::from_source(
+            dialect.provider().to_owned(),
+            req.model.clone(),
+            Box::pin(source),
+        ))
+    }
+
+    async fn send(&self, wire: WireRequest) -> Result<reqwest::Response, Error> {
+        let mut url = String::with_capacity(self.base_url.len() + wire.path.len());
+        url.push_str(&self.base_url);
+        url.push_str(&wire.path);
+        let request = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(wire.body)
+            .send();
+        let limit = self.timeouts.first_byte;
+        match tokio::time::timeout(limit, request).await {
+            Ok(result) => result.map_err(error_map::from_reqwest),
+            Err(_) => Err(Error::timeout(format!("no response head within {limit:?}"))),
+        }
+    }
+
+    fn status_error(
+        &self,
+        dialect: &dyn Dialect,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Error {
+        let detail = dialect.error_detail(status, body);
+        error_map::from_status(status, headers, body, detail, self.secret())
+    }
+
+    /// Labels an error with the provider and scrubs the key from it.
+    fn finish_error(&self, dialect: &dyn Dialect, err: Error) -> Error {
+        let err = if err.provider().is_none() {
+            err.with_provider(dialect.provider())
+        } else {
+            err
+        };
+        tracing::debug!(
+            provider = dialect.provider(),
+            kind = %err.kind(),
+            status = err.status(),
+            "provider call failed"
+        );
+        err
+    }
+
+    fn secret(&self) -> Option<&str> {
+        self.api_key.as_ref().map(|k| k.expose_secret())
+    }
+}
+
+/// Reads a whole body, refusing more than `max` bytes. A body that arrives in one piece is
+/// returned without copying.
+pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Bytes, Error> {
+    let too_large = || Error::decode(format!("response body exceeds {max} bytes"));
+    if resp.content_length().is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let mut first: Option<Bytes> = None;
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(error_map::from_reqwest)? {
+        match first.take() {
+            None if buf.is_empty() => first = Some(chunk),
+            prev => {
+                if let Some(prev) = prev {
+                    buf.reserve(prev.len() + chunk.len());
+                    buf.extend_from_slice(&prev);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+        if first.as_ref().map_or(buf.len(), Bytes::len) > max {
+            return Err(too_large());
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+}

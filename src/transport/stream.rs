@@ -1,0 +1,167 @@
+//! The [`DeltaSource`] over an event-stream body: SSE framing, the provider's decoder, idle and
+//! overall timeouts, and the guard that turns a stream without its terminal marker into
+//! `ErrorKind::StreamTruncated`. No task or channel: the stream is polled by its reader, and
+//! dropping it drops the body, which closes the connection.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::Error;
+use crate::transport::error_map;
+use crate::transport::sse::{SseDecoder, SseItem};
+use crate::transport::{StreamDecoder, StreamOut};
+use crate::types::Delta;
+use crate::types::stream::{DeltaSource, StreamMeta};
+
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+pub(crate) struct WireStream {
+    provider: String,
+    body: Option<Body>,
+    sse: SseDecoder,
+    decoder: Box<dyn StreamDecoder>,
+    pending: VecDeque<Delta>,
+    ending: Option<Error>,
+    idle_limit: Duration,
+    idle: Pin<Box<Sleep>>,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl WireStream {
+    pub(crate) fn new(
+        provider: String,
+        body: Body,
+        decoder: Box<dyn StreamDecoder>,
+        idle_limit: Duration,
+        deadline: Option<Instant>,
+    ) -> Self {
+        WireStream {
+            provider,
+            body: Some(body),
+            sse: SseDecoder::default(),
+            decoder,
+            pending: VecDeque::new(),
+            ending: None,
+            idle_limit,
+            idle: Box::pin(tokio::time::sleep(idle_limit)),
+            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    /// Stops reading; `err` is yielded once the deltas already decoded are delivered.
+    fn end_with(&mut self, err: Error) {
+        self.body = None;
+        self.ending = Some(err);
+    }
+
+    fn fail(&mut self, err: Error) -> Poll<Option<Result<Delta, Error>>> {
+        self.body = None;
+        self.pending.clear();
+        let err = if err.provider().is_none() {
+            err.with_provider(self.provider.clone())
+        } else {
+            err
+        };
+        Poll::Ready(Some(Err(err)))
+    }
+
+    fn feed(&mut self, chunk: &[u8], meta: &mut StreamMeta, eof: bool) -> Result<(), Error> {
+        let decoder = &mut self.decoder;
+        let mut out = StreamOut {
+            deltas: &mut self.pending,
+            meta,
+        };
+        let mut on = |item: SseItem<'_>| {
+            // Anything after the terminal marker is ignored.
+            if decoder.is_done() {
+                return Ok(());
+            }
+            match item {
+                SseItem::Event(event) => decoder.on_event(event, &mut out),
+                SseItem::Stray(text) => decoder.on_stray(text, &mut out),
+            }
+        };
+        self.sse.feed(chunk, &mut on)?;
+        if eof {
+            self.sse.finish(&mut on)?;
+        }
+        Ok(())
+    }
+}
+
+impl DeltaSource for WireStream {
+    fn poll_delta(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        meta: &mut StreamMeta,
+    ) -> Poll<Option<Result<Delta, Error>>> {
+        let this = self.get_mut();
+        loop {
+            // Deltas decoded before a failure are delivered first, then the failure.
+            if let Some(delta) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(delta)));
+            }
+            if let Some(err) = this.ending.take() {
+                return this.fail(err);
+            }
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if this.decoder.is_done() {
+                // Read the end of the body if it is already here, so the connection can be
+                // reused; never wait for it.
+                match body.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(_))) => continue,
+                    _ => {
+                        this.body = None;
+                        return Poll::Ready(None);
+                    }
+                }
+            }
+            if let Some(deadline) = this.deadline.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                return this.fail(Error::timeout("the stream passed its overall deadline"));
+            }
+            match body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let next = Instant::now() + this.idle_limit;
+                    this.idle.as_mut().reset(next);
+                    if let Err(err) = this.feed(&chunk, meta, false) {
+                        this.end_with(err);
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    let err = error_map::from_reqwest(err);
+                    let err = Error::new(err.kind(), "the stream broke off").with_source(err);
+                    this.end_with(err);
+                }
+                Poll::Ready(None) => {
+                    this.body = None;
+                    if let Err(err) = this.feed(&[], meta, true) {
+                        this.end_with(err);
+                    } else if !this.decoder.is_done() {
+                        this.end_with(Error::truncated(
+                            "the stream ended without its terminal marker",
+                        ));
+                    }
+                }
+                Poll::Pending => {
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let limit = this.idle_limit;
+                        return this.fail(Error::timeout(format!(
+                            "the stream sent nothing for {limit:?}"
+                        )));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Streaming answers: [`Delta`] items, the [`ChatStream`] that yields them, and the fold of a stream
+//! into a [`ChatResponse`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+
+use crate::error::Error;
+use crate::types::message::{ContentPart, Message, Role};
+use crate::types::response::{ChatResponse, FinishReason};
+use crate::types::route::RouteInfo;
+use crate::types::tool::ToolCall;
+use crate::types::usage::Usage;
+
+/// One increment of a streamed answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delta {
+    /// A piece of the answer's text.
+    Text(String),
+    /// A piece of the model's reasoning.
+    Reasoning(String),
+    /// The opaque signature of the reasoning so far (Anthropic `signature_delta`), to send back.
+    ReasoningSignature(String),
+    /// A fragment of a tool call. The first fragment of each `index` carries `id` and `name`;
+    /// later ones append to `arguments`. Providers that send whole calls send one fragment.
+    ToolCall {
+        /// Which call of the turn this fragment belongs to.
+        index: usize,
+        /// The call's id (first fragment only).
+        id: Option<String>,
+        /// The function's name (first fragment only).
+        name: Option<String>,
+        /// A piece of the JSON arguments.
+        arguments: String,
+    },
+    /// Token counts so far. Each `Usage` delta replaces the previous one (totals, not increments).
+    Usage(Usage),
+    /// Why the model stopped.
+    Finish(FinishReason),
+}
+
+/// What a stream learns about itself as it goes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamMeta {
+    pub(crate) id: Option<String>,
+    pub(crate) model: Option<String>,
+}
+
+/// A source of deltas that may also fill in the stream's id and model as it learns them.
+pub(crate) trait DeltaSource: Send {
+    fn poll_delta(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        meta: &mut StreamMeta,
+    ) -> Poll<Option<Result<Delta, Error>>>;
+}
+
+/// Adapts any stream of deltas (a user's own provider, a test) to a [`DeltaSource`].
+struct PlainSource<S>(S);
+
+impl<S> DeltaSource for PlainSource<S>
+where
+    S: Stream<Item = Result<Delta, Error>> + Send + Unpin,
+{
+    fn poll_delta(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        _meta: &mut StreamMeta,
+    ) -> Poll<Option<Result<Delta, Error>>> {
+        Pin::new(&mut self.0).poll_next(cx)
+    }
+}
+
+/// A streamed answer: a `Stream` of `Result<Delta, Error>`.
+///
+/// It ends after the provider's terminal marker, or after the first `Err` item. A stream that stops
+/// without its terminal marker yields an `ErrorKind::StreamTruncated` error, never a clean end.
+/// Dropping it aborts the HTTP request.
+pub struct ChatStream {
+    provider: String,
+    requested_model: String,
+    meta: StreamMeta,
+    route: Option<RouteInfo>,
+    queued: VecDeque<Delta>,
+    source: Option<Pin<Box<dyn DeltaSource>>>,
+}
+
+impl ChatStream {
+    /// A stream over any source of deltas, for implementing [`ChatProvider`](crate::ChatProvider)
+    /// yourself. The source must end only after the answer is complete; an incomplete answer must
+    /// end with an `Err` item.
+    pub fn new(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        deltas: impl Stream<Item = Result<Delta, Error>> + Send + 'static,
+    ) -> Self {
+        Self::from_source(provider.into(), model.into(), Box::pin(PlainSource(Box::pin(deltas))))
+    }
+
+    pub(crate) fn from_source(
+        provider: String,
+        model: String,
+        source: Pin<Box<dyn DeltaSource>>,
+    ) -> Self {
+        ChatStream {
+            provider,
+            requested_model: model,
+            meta: StreamMeta::default(),
+            route: None,
+            queued: VecDeque::new(),
+            source: Some(source),
+        }
+    }
+
+    /// The provider streaming the answer.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The model streaming the answer: the name the provider reported once its first event has
+    /// arrived, the requested name before that.
+    pub fn model(&self) -> &str {
+        self.meta.model.as_deref().unwrap_or(&self.requested_model)
+    }
+
+    /// The provider's id for the answer, once its first event has arrived.
+    pub fn id(&self) -> Option<&str> {
+        self.meta.id.as_deref()
+    }
+
+    /// How a router served the stream; `None` when a provider was called directly.
+    pub fn route(&self) -> Option<&RouteInfo> {
+        self.route.as_ref()
+    }
+
+    pub(crate) fn set_route(&mut self, route: RouteInfo) {
+        self.route = Some(route);
+    }
+
+    pub(crate) fn route_mut(&mut self) -> Option<&mut RouteInfo> {
+        self.route.as_mut()
+    }
+
+    /// Puts a delta back at the front, to be yielded next (a router's pre-flight does this with
+    /// the first delta it held back).
+    pub(crate) fn push_front(&mut self, delta: Delta) {
+        self.queued.push_front(delta);
+    }
+
+    /// Reads the whole stream and folds it into one response.
+    ///
+    /// # Errors
+    /// The first `Err` item of the stream, such as `ErrorKind::StreamTruncated`.
+    pub async fn into_response(mut self) -> Result<ChatResponse, Error> {
+        use futures::StreamExt;
+        let mut fold = ResponseFold::default();
+        while let Some(item) = self.next().await {
+            fold.push(item?);
+        }
+        Ok(fold.finish(
+            self.meta.id.take().unwrap_or_default(),
+            self.provider.clone(),
+            self.model().to_owned(),
+            self.route.take(),
+        ))
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<Delta, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(delta) = this.queued.pop_front() {
+            return Poll::Ready(Some(Ok(delta)));
+        }
+        let Some(source) = this.source.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match source.as_mut().poll_delta(cx, &mut this.meta) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(delta))) => Poll::Ready(Some(Ok(delta))),
+            Poll::Ready(Some(Err(err))) => {
+                // An error ends the stream; dropping the source closes the connection now.
+                this.source = None;
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => {
+                this.source = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl futures::stream::FusedStream for ChatStream {
+    fn is_terminated(&self) -> bool {
+        self.source.is_none() && self.queued.is_empty()
+    }
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("provider", &self.provider)
+            .field("model", &self.model())
+            .field("id", &self.meta.id)
+            .field("finished", &self.source.is_none())
+            .finish()
+    }
+}
+
+/// Folds deltas into a response.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseFold {
+    text: String,
+    reasoning: String,
+    reasoning_signature: Option<String>,
+    tool_calls: Vec<(usize, ToolCall)>,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+}
+
+impl ResponseFold {
+    pub(crate) fn push(&mut self, delta: Delta) {
+        match delta {
+            Delta::Text(t) => self.text.push_str(&t),
+            Delta::Reasoning(t) => self.reasoning.push_str(&t),
+            Delta::ReasoningSignature(s) => match &mut self.reasoning_signature {
+                Some(sig) => sig.push_str(&s),
+                None => self.reasoning_signature = Some(s),
+            },
+            Delta::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let call = match self.tool_calls.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, call)) => call,
+                    None => {
+                        self.tool_calls.push((index, ToolCall::new("", "", "")));
+                        &mut self.tool_calls.last_mut().expect("just pushed").1
+                    }
+                };
+                if let Some(id) = id {
+                    call.id = id;
+                }
+                if let Some(name) = name {
+                    call.name.push_str(&name);
+                }
+                call.arguments.push_str(&arguments);
+            }
+            Delta::Usage(u) => self.usage = Some(u),
+            Delta::Finish(f) => self.finish = Some(f),
+        }
+    }
+
+    pub(crate) fn finish(
+        mut self,
+        id: String,
+        provider: String,
+        model: String,
+        route: Option<RouteInfo>,
+    ) -> ChatResponse {
+        self.tool_calls.sort_by_key(|(i, _)| *i);
+        let mut message = Message::new(Role::Assistant);
+        if !self.text.is_empty() {
+            message.content.push(ContentPart::Text(self.text));
+        }
+        message.tool_calls = self.tool_calls.into_iter().map(|(_, c)| c).collect();
+        let reasoning = (!self.reasoning.is_empty()).then_some(self.reasoning);
+        message.reasoning = reasoning.clone();
+        message.reasoning_signature = self.reasoning_signature;
+        let finish_reason = self.finish.unwrap_or(if message.tool_calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        });
+        ChatResponse {
+            id,
+            provider,
+            model,
+            message,
+            reasoning,
+            finish_reason,
+            usage: self.usage,
+            cost: None,
+            route,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+
+    #[tokio::test]
+    async fn fold_joins_text_and_tool_call_fragments() {
+        let deltas = vec![
+            Ok(Delta::Text("Hel".into())),
+            Ok(Delta::ToolCall {
+                index: 1,
+                id: Some("b".into()),
+                name: Some("two".into()),
+                arguments: "{\"x\"".into(),
+            }),
+            Ok(Delta::Text("lo".into())),
+            Ok(Delta::ToolCall {
+                index: 0,
+                id: Some("a".into()),
+                name: Some("one".into()),
+                arguments: "{}".into(),
+            }),
+            Ok(Delta::ToolCall {
+                index: 1,
+                id: None,
+                name: None,
+                arguments: ":1}".into(),
+            }),
+            Ok(Delta::Usage(Usage {
+                input_tokens: 3,
+                ..Usage::default()
+            })),
+            Ok(Delta::Usage(Usage {
+                input_tokens: 3,
+                output_tokens: 5,
+                ..Usage::default()
+            })),
+            Ok(Delta::Finish(FinishReason::ToolCalls)),
+        ];
+        let s = ChatStream::new("p", "m", stream::iter(deltas));
+        let r = s.into_response().await.unwrap();
+        assert_eq!(r.text(), "Hello");
+        assert_eq!(r.tool_calls()[0], ToolCall::new("a", "one", "{}"));
+        assert_eq!(r.tool_calls()[1], ToolCall::new("b", "two", "{\"x\":1}"));
+        assert_eq!(r.usage.unwrap().output_tokens, 5);
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(r.model, "m");
+    }
+
+    #[tokio::test]
+    async fn fold_surfaces_the_first_error() {
+        let deltas = vec![
+            Ok(Delta::Text("Hel".into())),
+            Err(Error::truncated("cut")),
+        ];
+        let s = ChatStream::new("p", "m", stream::iter(deltas));
+        let err = s.into_response().await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::StreamTruncated);
+    }
+}
