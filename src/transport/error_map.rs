@@ -93,11 +93,29 @@ pub(crate) fn from_status(
         .with_retry_after(
             detail
                 .retry_after
-                .or_else(|| retry_after::from_headers(headers, SystemTime::now())),
+                .or_else(|| retry_after::from_headers(headers, SystemTime::now()))
+                .or_else(|| (status == 429).then(|| rate_limit_reset(headers)).flatten()),
         )
         .with_request_id(request_id)
         .with_should_retry(should_retry)
         .with_body(Some(text))
+}
+
+/// For a 429 without Retry-After: when the exhausted window resets, from OpenAI-style
+/// `x-ratelimit-remaining-*: 0` + `x-ratelimit-reset-*: 6m0s` headers.
+fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
+    ["requests", "tokens"]
+        .iter()
+        .filter(|which| {
+            headers
+                .get(format!("x-ratelimit-remaining-{which}"))
+                .is_some_and(|v| v.as_bytes() == b"0")
+        })
+        .filter_map(|which| {
+            let v = headers.get(format!("x-ratelimit-reset-{which}"))?.to_str().ok()?;
+            retry_after::parse_go_duration(v)
+        })
+        .max()
 }
 
 /// A transport failure from reqwest, without the URL (which may hold a key).
@@ -175,5 +193,16 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
         assert!(!err.is_retryable());
         assert_eq!(err.message(), "HTTP 503");
+    }
+
+    #[test]
+    fn a_429_without_retry_after_waits_for_the_exhausted_window() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset-requests", HeaderValue::from_static("1m30s"));
+        h.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("1200"));
+        h.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
+        let err = from_status(429, &h, b"", ErrorDetail::default(), None);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(90)));
     }
 }
