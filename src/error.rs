@@ -93,7 +93,8 @@ impl ErrorKind {
     /// Whether another target (another provider or model) may serve the request instead.
     ///
     /// True for everything retryable plus exhausted quotas, missing models, undecodable answers, open
-    /// circuits and per-target budgets. `InvalidRequest`, `Auth` and `ContentFilter` are the caller's
+    /// circuits, per-target budgets and a nested router whose targets all failed (which is never
+    /// retried itself, so nested routers cannot multiply retries). `InvalidRequest`, `Auth` and `ContentFilter` are the caller's
     /// to fix and surface at once; `ContextLength` only moves to a target with a larger window, which
     /// the router decides.
     pub fn should_fallback(self) -> bool {
@@ -105,6 +106,7 @@ impl ErrorKind {
                     | ErrorKind::Decode
                     | ErrorKind::CircuitOpen
                     | ErrorKind::BudgetExceeded
+                    | ErrorKind::AllTargetsFailed
             )
     }
 
