@@ -2,5 +2,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+pub mod router;
 
 pub use error::{Error, ErrorKind};
