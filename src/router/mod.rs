@@ -7,3 +7,6 @@
 
 mod backoff;
 mod clock;
+mod retry;
+
+pub use retry::RetryPolicy;
