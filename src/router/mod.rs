@@ -6,7 +6,9 @@
 //! answers. The configuration types below are what a user hands to the router builder.
 
 mod backoff;
+mod circuit;
 mod clock;
 mod retry;
 
+pub use circuit::{CircuitBreaker, CircuitStatus};
 pub use retry::RetryPolicy;
