@@ -8,6 +8,7 @@
 mod backoff;
 mod circuit;
 mod clock;
+mod rest;
 mod retry;
 
 pub use circuit::{CircuitBreaker, CircuitStatus};
