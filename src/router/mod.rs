@@ -10,6 +10,7 @@ mod circuit;
 mod clock;
 mod rest;
 mod retry;
+mod stats;
 
 pub use circuit::{CircuitBreaker, CircuitStatus};
 pub use retry::RetryPolicy;
