@@ -8,9 +8,11 @@
 mod backoff;
 mod circuit;
 mod clock;
+mod hedge;
 mod rest;
 mod retry;
 mod stats;
 
 pub use circuit::{CircuitBreaker, CircuitStatus};
+pub use hedge::HedgePolicy;
 pub use retry::RetryPolicy;

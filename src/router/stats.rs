@@ -180,11 +180,17 @@ impl LatencyStats {
     /// `None` while fewer than the minimum number of data points are held, or if `p` is NaN; other
     /// values of `p` are clamped to `[0, 1]`.
     pub(crate) fn percentile(&self, now: Instant, p: f64) -> Option<Duration> {
-        if p.is_nan() {
+        if self.count(now) < self.min_data_points {
             return None;
         }
+        self.percentile_ignoring_min(now, p)
+    }
+
+    /// Like [`percentile`](Self::percentile), but reports as soon as one latency is held, for a
+    /// caller that applies its own minimum (the hedging policy has its own `min_data_points`).
+    pub(crate) fn percentile_ignoring_min(&self, now: Instant, p: f64) -> Option<Duration> {
         let count = self.count(now);
-        if count == 0 || count < self.min_data_points {
+        if count == 0 || p.is_nan() {
             return None;
         }
         // The rank (1-based) of the value sought: the smallest one with at least p·count values at
