@@ -245,7 +245,7 @@ impl HedgeBudget {
     /// A budget for `policy`, holding one hedge.
     pub(crate) fn new(policy: &HedgePolicy) -> Self {
         let fraction = policy.max_hedged_fraction.clamp(0.0, 1.0);
-        // NaN becomes 0 here, an unvalidated policy then never hedges.
+        // The cast turns a NaN fraction (an unvalidated policy) into 0: it never earns a hedge.
         let earned = (fraction * UNITS_PER_HEDGE as f64).round() as u64;
         HedgeBudget {
             balance: UNITS_PER_HEDGE,
