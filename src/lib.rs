@@ -49,6 +49,7 @@
 mod error;
 mod provider;
 pub mod providers;
+pub mod router;
 mod transport;
 pub mod types;
 
