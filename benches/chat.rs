@@ -51,16 +51,24 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let addr = rt.block_on(common::static_server("application/json", common::completion_body()));
+    let addr = rt.block_on(common::static_server(
+        "application/json",
+        common::completion_body(),
+    ));
     let url = format!("http://{addr}/v1/chat/completions");
-    let client = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let provider = OpenAi::builder()
         .api_key("sk-bench")
         .base_url(format!("http://{addr}/v1"))
         .http_client(client.clone())
         .build()
         .unwrap();
-    let req = ChatRequest::new("gpt-4o-mini").system("Be brief.").user("Why is the sky blue?");
+    let req = ChatRequest::new("gpt-4o-mini")
+        .system("Be brief.")
+        .user("Why is the sky blue?");
 
     let mut group = c.benchmark_group("chat_roundtrip");
     group.bench_function("raw_reqwest_serde/c1", |b| {

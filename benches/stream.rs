@@ -81,14 +81,19 @@ fn bench(c: &mut Criterion) {
         common::stream_body(CHUNKS),
     ));
     let url = format!("http://{addr}/v1/chat/completions");
-    let client = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let provider = OpenAi::builder()
         .api_key("sk-bench")
         .base_url(format!("http://{addr}/v1"))
         .http_client(client.clone())
         .build()
         .unwrap();
-    let req = ChatRequest::new("gpt-4o-mini").system("Be brief.").user("Why is the sky blue?");
+    let req = ChatRequest::new("gpt-4o-mini")
+        .system("Be brief.")
+        .user("Why is the sky blue?");
     assert_eq!(
         rt.block_on(raw_stream(&client, &url)),
         rt.block_on(lib_stream(&provider, &req))

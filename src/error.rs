@@ -202,6 +202,11 @@ impl Error {
         err
     }
 
+    pub(crate) fn with_attempts(mut self, attempts: Vec<Error>) -> Self {
+        self.inner.attempts = attempts;
+        self
+    }
+
     pub(crate) fn with_provider(mut self, provider: impl Into<String>) -> Self {
         self.inner.provider = Some(provider.into());
         self
@@ -283,7 +288,8 @@ impl Error {
         self.inner.body.as_deref()
     }
 
-    /// For [`ErrorKind::AllTargetsFailed`]: every attempt's error, in the order they were made.
+    /// For [`ErrorKind::AllTargetsFailed`] (and a router's deadline `Timeout`): every attempt's
+    /// error, in the order they were made.
     pub fn attempts(&self) -> &[Error] {
         &self.inner.attempts
     }

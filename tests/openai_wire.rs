@@ -43,7 +43,10 @@ async fn streamed_text_with_usage() {
     );
     let sent = server.last();
     assert_eq!(sent.path, "/v1/chat/completions");
-    assert_eq!(sent.header("authorization"), Some("Bearer sk-test-key-123456"));
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer sk-test-key-123456")
+    );
     assert_eq!(sent.body["stream"], true);
     assert_eq!(sent.body["stream_options"]["include_usage"], true);
     assert_eq!(sent.body["messages"][0]["content"], "Say hello in French");

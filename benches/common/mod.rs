@@ -93,7 +93,9 @@ pub fn stream_body(n: usize) -> Vec<u8> {
             "data: {head}{{\"content\":\" word{i}\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null,\"obfuscation\":\"Qx\"}}\n\n"
         ));
     }
-    out.push_str(&format!("data: {head}{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"));
+    out.push_str(&format!(
+        "data: {head}{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"
+    ));
     out.push_str(r#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":36,"total_tokens":60}}"#);
     out.push_str("\n\ndata: [DONE]\n\n");
     out.into_bytes()

@@ -32,19 +32,28 @@ impl std::fmt::Debug for Settings {
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("base_url", &self.base_url)
             .field("timeouts", &self.timeouts)
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl Settings {
     /// Reads the key from `key_var` and an optional base URL from `base_var`.
-    pub(crate) fn from_env(key_var: &str, base_var: &str, key_required: bool) -> Result<Self, Error> {
+    pub(crate) fn from_env(
+        key_var: &str,
+        base_var: &str,
+        key_required: bool,
+    ) -> Result<Self, Error> {
         let mut settings = Settings::default();
         match std::env::var(key_var) {
             Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
             _ if key_required => {
-                return Err(Error::config(format!("environment variable {key_var} is not set")));
+                return Err(Error::config(format!(
+                    "environment variable {key_var} is not set"
+                )));
             }
             _ => {}
         }
@@ -82,7 +91,9 @@ impl Settings {
                     Auth::Header(_) => key.expose_secret().to_owned(),
                 };
                 let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                    Error::config(format!("{provider}: the API key has characters a header cannot carry"))
+                    Error::config(format!(
+                        "{provider}: the API key has characters a header cannot carry"
+                    ))
                 })?;
                 value.set_sensitive(true);
                 let name = match auth {
@@ -102,8 +113,13 @@ impl Settings {
             headers.insert(name, value);
         }
         let timeouts = self.timeouts.unwrap_or_default();
-        if timeouts.first_byte.is_zero() || timeouts.idle.is_zero() || timeouts.total.is_some_and(|t| t.is_zero()) {
-            return Err(Error::config(format!("{provider}: timeouts must be greater than zero")));
+        if timeouts.first_byte.is_zero()
+            || timeouts.idle.is_zero()
+            || timeouts.total.is_some_and(|t| t.is_zero())
+        {
+            return Err(Error::config(format!(
+                "{provider}: timeouts must be greater than zero"
+            )));
         }
         let client = match self.http_client {
             Some(client) => client,
@@ -153,19 +169,28 @@ macro_rules! common_builder_methods {
 
         /// Sets the whole-call timeout (`None` for no limit); a request's own timeout wins.
         pub fn request_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).total = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .total = timeout;
             self
         }
 
         /// Sets the longest wait for the response head.
         pub fn first_byte_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).first_byte = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .first_byte = timeout;
             self
         }
 
         /// Sets the longest silence between two reads of a stream.
         pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).idle = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .idle = timeout;
             self
         }
 

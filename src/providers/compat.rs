@@ -164,7 +164,10 @@ impl OpenAiCompatibleBuilder {
             (Some(base), _) => base,
             (None, Some(_)) => "",
             (None, None) => {
-                return Err(Error::config(format!("{}: no base URL was given", self.name)));
+                return Err(Error::config(format!(
+                    "{}: no base URL was given",
+                    self.name
+                )));
             }
         };
         Ok(OpenAiCompatible {

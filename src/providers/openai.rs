@@ -96,9 +96,13 @@ impl OpenAiBuilder {
             }
         }
         Ok(OpenAi {
-            endpoint: self
-                .settings
-                .endpoint("openai", OPENAI_BASE_URL, Auth::Bearer, true, headers)?,
+            endpoint: self.settings.endpoint(
+                "openai",
+                OPENAI_BASE_URL,
+                Auth::Bearer,
+                true,
+                headers,
+            )?,
             dialect: OpenAiDialect {
                 provider: "openai".into(),
                 flavor: Flavor::OpenAi,

@@ -3,8 +3,6 @@
 //! The n-th retry (counting from 0) waits a uniformly random time in `[0, min(cap, base·2ⁿ)]`. Full
 //! jitter spreads the retries of many clients that failed together over the whole interval, instead of
 //! sending them back in synchronized waves that hit a recovering provider all at once.
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::Duration;
 

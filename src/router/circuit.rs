@@ -22,8 +22,6 @@
 //! | [`min_requests`](CircuitBreaker::with_min_requests) in the window | 10 |
 //! | [`window`](CircuitBreaker::with_window) | 30 s |
 //! | [`cool_down`](CircuitBreaker::with_cool_down) | 15 s |
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::{Duration, Instant};
 
@@ -209,6 +207,7 @@ pub(crate) enum Permit {
     },
 }
 
+    #[cfg(test)]
 impl Permit {
     /// Whether the request may be sent.
     pub(crate) fn is_allowed(self) -> bool {

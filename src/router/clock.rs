@@ -1,6 +1,4 @@
 //! Small helpers for instant arithmetic that must never panic.
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::{Duration, Instant};
 

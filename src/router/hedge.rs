@@ -20,8 +20,6 @@
 //! | [`min_delay`](HedgePolicy::with_min_delay) (adaptive) | 50 ms |
 //! | [`max_hedged_fraction`](HedgePolicy::with_max_hedged_fraction) | 0.10 |
 //! | [`max_hedges`](HedgePolicy::with_max_hedges) per request | 1 |
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::{Duration, Instant};
 

@@ -5,8 +5,6 @@
 //! router serves requests from its other targets meanwhile. Only when every target of a route rests
 //! does a request wait, for the one that will be ready first, and only if that is before the
 //! request's deadline; otherwise it fails fast instead of queueing behind a long penalty.
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::Instant;
 

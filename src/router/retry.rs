@@ -26,8 +26,6 @@
 //! | [`base_delay`](RetryPolicy::with_base_delay) | 500 ms |
 //! | [`max_delay`](RetryPolicy::with_max_delay) | 8 s |
 //! | [`max_retry_after`](RetryPolicy::with_max_retry_after) | 60 s |
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use tokio::time::{Duration, Instant};
 

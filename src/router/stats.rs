@@ -18,8 +18,6 @@
 //!
 //! A 60 s period ([`DEFAULT_PERIOD`]); no percentile below 20 data points
 //! ([`DEFAULT_MIN_DATA_POINTS`]).
-// Used by the router's attempt loop (in progress).
-#![allow(dead_code)]
 
 use std::fmt;
 
@@ -174,6 +172,7 @@ impl LatencyStats {
         }
     }
 
+    #[cfg(test)]
     /// The `p`-quantile (`p` in `[0, 1]`: 0.5 for the median, 0.95 for p95) of the latencies held at
     /// `now`, within the bucket precision (about 1.6 %).
     ///

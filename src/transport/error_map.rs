@@ -27,7 +27,8 @@ impl ErrorDetail {
     pub(crate) fn into_stream_error(self, default: ErrorKind) -> Error {
         Error::new(
             self.kind.unwrap_or(default),
-            self.message.unwrap_or_else(|| "error event in stream".into()),
+            self.message
+                .unwrap_or_else(|| "error event in stream".into()),
         )
         .with_code(self.code)
         .with_retry_after(self.retry_after)
@@ -112,7 +113,10 @@ fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
                 .is_some_and(|v| v.as_bytes() == b"0")
         })
         .filter_map(|which| {
-            let v = headers.get(format!("x-ratelimit-reset-{which}"))?.to_str().ok()?;
+            let v = headers
+                .get(format!("x-ratelimit-reset-{which}"))?
+                .to_str()
+                .ok()?;
             retry_after::parse_go_duration(v)
         })
         .max()
@@ -198,9 +202,18 @@ mod tests {
     #[test]
     fn a_429_without_retry_after_waits_for_the_exhausted_window() {
         let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
-        h.insert("x-ratelimit-reset-requests", HeaderValue::from_static("1m30s"));
-        h.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("1200"));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("0"),
+        );
+        h.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("1m30s"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("1200"),
+        );
         h.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
         let err = from_status(429, &h, b"", ErrorDetail::default(), None);
         assert_eq!(err.retry_after(), Some(Duration::from_secs(90)));

@@ -202,7 +202,9 @@ impl Endpoint {
         };
         let resp = match deadline {
             Some(at) => tokio::time::timeout_at(at, open).await.unwrap_or_else(|_| {
-                Err(Error::timeout("the stream did not start before the deadline"))
+                Err(Error::timeout(
+                    "the stream did not start before the deadline",
+                ))
             }),
             None => open.await,
         }

@@ -94,7 +94,18 @@ pub(crate) fn parse_http_date(value: &str) -> Option<SystemTime> {
             let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
             let y: i64 = y.parse().ok()?;
             // RFC 9110: a two-digit year more than 50 years in the future is in the past century.
-            (d, m, if y < 70 { 2000 + y } else if y < 100 { 1900 + y } else { y }, t)
+            (
+                d,
+                m,
+                if y < 70 {
+                    2000 + y
+                } else if y < 100 {
+                    1900 + y
+                } else {
+                    y
+                },
+                t,
+            )
         } else {
             return None;
         }
@@ -145,19 +156,28 @@ mod tests {
     #[test]
     fn retry_after_ms_wins_over_retry_after() {
         let h = headers(&[("retry-after-ms", "1500"), ("retry-after", "7")]);
-        assert_eq!(from_headers(&h, SystemTime::now()), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            from_headers(&h, SystemTime::now()),
+            Some(Duration::from_millis(1500))
+        );
     }
 
     #[test]
     fn retry_after_seconds_may_be_fractional() {
         let now = SystemTime::now();
-        assert_eq!(from_headers(&headers(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            from_headers(&headers(&[("retry-after", "2")]), now),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(
             from_headers(&headers(&[("retry-after", "0.25")]), now),
             Some(Duration::from_millis(250))
         );
         assert_eq!(from_headers(&headers(&[("retry-after", "-1")]), now), None);
-        assert_eq!(from_headers(&headers(&[("retry-after", "soon")]), now), None);
+        assert_eq!(
+            from_headers(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
     }
 
     #[test]
@@ -173,8 +193,14 @@ mod tests {
     #[test]
     fn http_date_forms() {
         let expected = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(expected));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(expected));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(expected)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(expected)
+        );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(expected));
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
         assert_eq!(parse_http_date("yesterday"), None);
@@ -185,7 +211,10 @@ mod tests {
         assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
         assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
         assert_eq!(parse_go_duration("120ms"), Some(Duration::from_millis(120)));
-        assert_eq!(parse_go_duration("1h2m3.5s"), Some(Duration::from_millis(3_723_500)));
+        assert_eq!(
+            parse_go_duration("1h2m3.5s"),
+            Some(Duration::from_millis(3_723_500))
+        );
         assert_eq!(parse_go_duration("abc"), None);
         assert_eq!(parse_go_duration(""), None);
     }
@@ -193,7 +222,10 @@ mod tests {
     #[test]
     fn google_durations() {
         assert_eq!(parse_google_duration("37s"), Some(Duration::from_secs(37)));
-        assert_eq!(parse_google_duration("0.5s"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_google_duration("0.5s"),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(parse_google_duration("37"), None);
     }
 

@@ -69,7 +69,10 @@ fn comments_are_ignored() {
 
 #[test]
 fn multi_line_data_joins_with_lf() {
-    assert_eq!(decode(b"data: a\ndata:b\ndata:  c\n\n"), vec![ev("", "a\nb\n c")]);
+    assert_eq!(
+        decode(b"data: a\ndata:b\ndata:  c\n\n"),
+        vec![ev("", "a\nb\n c")]
+    );
     assert_eq!(decode(b"data\ndata\n\n"), vec![ev("", "\n")]);
 }
 
@@ -111,13 +114,12 @@ fn done_marker_is_plain_data() {
 
 #[test]
 fn id_and_retry_are_ignored_and_unknown_lines_are_stray() {
-    assert_eq!(
-        decode(b"id: 1\nretry: 5\ndata: a\n\n"),
-        vec![ev("", "a")]
-    );
+    assert_eq!(decode(b"id: 1\nretry: 5\ndata: a\n\n"), vec![ev("", "a")]);
     assert_eq!(
         decode(b"{\n  \"error\": {\n    \"code\": 429\n  }\n}\n"),
-        vec![Owned::Stray("{\n  \"error\": {\n    \"code\": 429\n  }\n}".into())]
+        vec![Owned::Stray(
+            "{\n  \"error\": {\n    \"code\": 429\n  }\n}".into()
+        )]
     );
     assert_eq!(
         decode(b"{\"error\":{\"code\":503}}"),

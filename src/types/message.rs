@@ -210,7 +210,11 @@ impl Message {
     }
 
     /// Sets the reasoning (and its signature) of an assistant turn.
-    pub fn with_reasoning(mut self, reasoning: impl Into<String>, signature: Option<String>) -> Self {
+    pub fn with_reasoning(
+        mut self,
+        reasoning: impl Into<String>,
+        signature: Option<String>,
+    ) -> Self {
         self.reasoning = Some(reasoning.into());
         self.reasoning_signature = signature;
         self

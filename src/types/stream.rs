@@ -98,7 +98,11 @@ impl ChatStream {
         model: impl Into<String>,
         deltas: impl Stream<Item = Result<Delta, Error>> + Send + 'static,
     ) -> Self {
-        Self::from_source(provider.into(), model.into(), Box::pin(PlainSource(Box::pin(deltas))))
+        Self::from_source(
+            provider.into(),
+            model.into(),
+            Box::pin(PlainSource(Box::pin(deltas))),
+        )
     }
 
     pub(crate) fn from_source(
@@ -139,10 +143,6 @@ impl ChatStream {
 
     pub(crate) fn set_route(&mut self, route: RouteInfo) {
         self.route = Some(route);
-    }
-
-    pub(crate) fn route_mut(&mut self) -> Option<&mut RouteInfo> {
-        self.route.as_mut()
     }
 
     /// Puts a delta back at the front, to be yielded next (a router's pre-flight does this with
@@ -346,10 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn fold_surfaces_the_first_error() {
-        let deltas = vec![
-            Ok(Delta::Text("Hel".into())),
-            Err(Error::truncated("cut")),
-        ];
+        let deltas = vec![Ok(Delta::Text("Hel".into())), Err(Error::truncated("cut"))];
         let s = ChatStream::new("p", "m", stream::iter(deltas));
         let err = s.into_response().await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::StreamTruncated);

@@ -17,7 +17,11 @@ pub struct Tool {
 
 impl Tool {
     /// A function tool with a JSON Schema for its parameters.
-    pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Self {
         Tool {
             name: name.into(),
             description: Some(description.into()),
@@ -62,7 +66,11 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// A tool call with JSON `arguments`.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         ToolCall {
             id: id.into(),
             name: name.into(),
@@ -76,9 +84,16 @@ impl ToolCall {
     /// # Errors
     /// `ErrorKind::Decode` when the model wrote invalid JSON.
     pub fn parse_arguments(&self) -> Result<Value, crate::Error> {
-        let text = if self.arguments.trim().is_empty() { "{}" } else { &self.arguments };
+        let text = if self.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            &self.arguments
+        };
         serde_json::from_str(text).map_err(|e| {
-            crate::Error::decode(format!("tool call `{}` has invalid JSON arguments: {e}", self.name))
+            crate::Error::decode(format!(
+                "tool call `{}` has invalid JSON arguments: {e}",
+                self.name
+            ))
         })
     }
 }

@@ -132,9 +132,8 @@ pub(super) fn finish_reason(reason: &str) -> Option<FinishReason> {
 /// Decodes a complete answer.
 pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error> {
     // Leading blank lines (DeepSeek's keep-alive under load) are JSON whitespace.
-    let completion: Completion<'_> = serde_json::from_slice(body).map_err(|e| {
-        Error::decode(format!("malformed chat completion: {e}")).with_source(e)
-    })?;
+    let completion: Completion<'_> = serde_json::from_slice(body)
+        .map_err(|e| Error::decode(format!("malformed chat completion: {e}")).with_source(e))?;
     if let Some(error) = &completion.error {
         let detail = detail_from_error_value(error);
         return Err(detail.into_stream_error(ErrorKind::Server));
