@@ -3,4 +3,8 @@
 
 mod error;
 
+#[cfg(feature = "simulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
+pub mod simulator;
+
 pub use error::{Error, ErrorKind};
