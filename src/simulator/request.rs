@@ -51,7 +51,8 @@ pub struct RecordedRequest {
     pub method: String,
     /// The path with its query string, e.g. `/gemini/v1beta/models/m:streamGenerateContent?alt=sse`.
     pub path: String,
-    /// Every header in arrival order, names lower-cased.
+    /// Every header in arrival order, names lower-cased, values decoded as UTF-8 (invalid bytes
+    /// replaced by U+FFFD).
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON, or `Value::Null` if it was not JSON.
     pub body: Value,
@@ -62,7 +63,7 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The first value of header `name` (matched case-insensitively), if present and valid UTF-8.
+    /// The first value of header `name` (matched case-insensitively), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -34,6 +34,8 @@ use hyper::header::{HeaderName, HeaderValue};
 /// `with_truncate_after`, `with_malformed_chunk_at`, `with_error_event_at`, `with_chunk_delay`) only
 /// apply when the request asked for a stream. Events are counted from 0 in the order the wire
 /// sends them (for OpenAI the first event is the `role` chunk, for Anthropic `message_start`).
+/// A Gemini stream requested without `alt=sse` is one JSON array, not events, and takes none
+/// of the stream faults.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Scenario {
@@ -149,6 +151,7 @@ impl Scenario {
     /// `arguments_json` should be a JSON object. OpenAI-style wires send it verbatim as a string;
     /// Anthropic and Gemini send it as an object, and fall back to a JSON string if it does not
     /// parse (which a real provider would never do, so only use that to test client errors).
+    /// Gemini's `functionCall` carries no id, so `id` is not sent on that wire.
     pub fn with_tool_call(mut self, id: &str, name: &str, arguments_json: &str) -> Self {
         self.answer.tool_calls.push(ToolCallSpec {
             id: id.to_owned(),

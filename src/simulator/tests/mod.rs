@@ -4,10 +4,19 @@
 mod connections;
 mod faults;
 mod formats;
+mod raw;
 
 use serde_json::{Value, json};
 
 use super::{Simulator, Wire};
+
+/// Handles and scenarios move freely between tasks and threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Simulator>();
+    send_sync::<super::Scenario>();
+    send_sync::<super::RecordedRequest>();
+};
 
 /// The prompt every helper request sends.
 const PROMPT: &str = "Hello there";
