@@ -53,6 +53,10 @@ pub mod router;
 mod transport;
 pub mod types;
 
+#[cfg(feature = "simulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
+pub mod simulator;
+
 pub use error::{Error, ErrorKind};
 pub use provider::ChatProvider;
 pub use transport::Timeouts;
