@@ -19,6 +19,9 @@ use crate::transport::{StreamDecoder, StreamOut};
 use crate::types::Delta;
 use crate::types::stream::{DeltaSource, StreamMeta};
 
+/// How long a finished stream waits for the end of its body, so its connection can be reused.
+const DRAIN_GRACE: Duration = Duration::from_millis(250);
+
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 pub(crate) struct WireStream {
@@ -28,6 +31,7 @@ pub(crate) struct WireStream {
     decoder: Box<dyn StreamDecoder>,
     pending: VecDeque<Delta>,
     ending: Option<Error>,
+    draining: bool,
     idle_limit: Duration,
     idle: Pin<Box<Sleep>>,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -48,6 +52,7 @@ impl WireStream {
             decoder,
             pending: VecDeque::new(),
             ending: None,
+            draining: false,
             idle_limit,
             idle: Box::pin(tokio::time::sleep(idle_limit)),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
@@ -114,10 +119,18 @@ impl DeltaSource for WireStream {
                 return Poll::Ready(None);
             };
             if this.decoder.is_done() {
-                // Read the end of the body if it is already here, so the connection can be
-                // reused; never wait for it.
+                // Read the end of the body so the connection goes back to the pool, but wait
+                // for it only briefly: a server may keep the body open after its marker.
+                if !this.draining {
+                    this.draining = true;
+                    let grace = Instant::now() + DRAIN_GRACE.min(this.idle_limit);
+                    this.idle.as_mut().reset(grace);
+                }
                 match body.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(_))) => continue,
+                    Poll::Pending if this.idle.as_mut().poll(cx).is_pending() => {
+                        return Poll::Pending;
+                    }
                     _ => {
                         this.body = None;
                         return Poll::Ready(None);
