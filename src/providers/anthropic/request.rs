@@ -374,11 +374,15 @@ fn tool_result(m: &Message) -> Result<Block<'_>, Error> {
         .as_deref()
         .ok_or_else(|| invalid("a tool message needs the tool_call_id it answers"))?;
     let only_text = m.content.iter().all(|p| matches!(p, ContentPart::Text(_)));
-    let content = if only_text {
-        let text = m.text_content();
-        (!text.is_empty()).then(|| ToolResultContent::Text(Cow::Owned(text)))
-    } else {
-        Some(ToolResultContent::Blocks(user_blocks(&m.content)?))
+    let content = match m.content.as_slice() {
+        [] => None,
+        [ContentPart::Text(t)] if t.is_empty() => None,
+        [ContentPart::Text(t)] => Some(ToolResultContent::Text(Cow::Borrowed(t))),
+        _ if only_text => {
+            let text = m.text_content();
+            (!text.is_empty()).then_some(ToolResultContent::Text(Cow::Owned(text)))
+        }
+        parts => Some(ToolResultContent::Blocks(user_blocks(parts)?)),
     };
     Ok(Block::ToolResult {
         tool_use_id,
