@@ -59,7 +59,8 @@ const API_VERSION: &str = "2023-06-01";
 ///   `thinking` block, when it has its signature (reasoning without one, from another provider,
 ///   is not sent); then text; then a `tool_use` block per call, whose JSON arguments become the
 ///   `input` object (arguments that are not a JSON object fail with
-///   `ErrorKind::InvalidRequest`). Empty text parts are left out. Audio is refused with
+///   `ErrorKind::InvalidRequest`). Empty text parts are left out, and a message left with
+///   nothing to send is skipped. Audio is refused with
 ///   `ErrorKind::InvalidRequest`, as are images in assistant turns.
 /// - **Consecutive messages of the same role are merged** into one turn, as the API requires:
 ///   several tool results answering one assistant turn travel in one `user` message. Within a

@@ -360,6 +360,18 @@ fn sampling_stream_and_extra_fields() {
     // Routing metadata is never sent; the seed has no Anthropic field.
     assert_eq!(b["metadata"], json!({"user_id": "u-1"}));
     assert!(b.get("seed").is_none());
+
+    // The merge keeps raw tool inputs intact.
+    let mut with_call = ChatRequest::new("m").user("x").message(
+        Message::assistant("").with_tool_call(ToolCall::new("t", "f", r#"{"n": 1.50, "s": "é"}"#)),
+    );
+    with_call.extra.insert("top_k".into(), json!(5));
+    let b = body(&with_call);
+    assert_eq!(
+        b["messages"][1]["content"][0]["input"],
+        json!({"n": 1.5, "s": "é"})
+    );
+    assert_eq!(b["top_k"], 5);
 }
 
 #[test]
