@@ -6,7 +6,7 @@
 //! [`Error::is_provider_health_failure`].
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -150,6 +150,7 @@ struct Inner {
     request_id: Option<String>,
     body: Option<String>,
     should_retry: Option<bool>,
+    rate_limit: Option<RateLimitHint>,
     attempts: Vec<Error>,
     source: Option<BoxError>,
 }
@@ -168,6 +169,7 @@ impl Error {
                 request_id: None,
                 body: None,
                 should_retry: None,
+                rate_limit: None,
                 attempts: Vec::new(),
                 source: None,
             }),
@@ -242,6 +244,18 @@ impl Error {
         self
     }
 
+    /// Records the provider's request rate-limit window (remaining requests, reset time).
+    #[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
+    pub(crate) fn with_rate_limit(
+        mut self,
+        remaining: Option<u64>,
+        reset: Option<SystemTime>,
+    ) -> Self {
+        self.inner.rate_limit =
+            (remaining.is_some() || reset.is_some()).then_some(RateLimitHint { remaining, reset });
+        self
+    }
+
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(source.into());
         self
@@ -288,6 +302,19 @@ impl Error {
         self.inner.body.as_deref()
     }
 
+    /// How many requests the provider said were left in its current rate-limit window when it
+    /// answered with this error (Anthropic `anthropic-ratelimit-requests-remaining`), when it said.
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        self.inner.rate_limit.as_ref()?.remaining
+    }
+
+    /// When the provider said its request rate-limit window resets (Anthropic
+    /// `anthropic-ratelimit-requests-reset`), when it said. [`Error::retry_after`] is the hint to
+    /// wait on; this is the wall-clock time of the window, for dashboards and schedulers.
+    pub fn rate_limit_reset(&self) -> Option<SystemTime> {
+        self.inner.rate_limit.as_ref()?.reset
+    }
+
     /// For [`ErrorKind::AllTargetsFailed`] (and a router's deadline `Timeout`): every attempt's
     /// error, in the order they were made.
     pub fn attempts(&self) -> &[Error] {
@@ -317,6 +344,13 @@ impl Error {
     }
 }
 
+/// A provider's request rate-limit window, read from its response headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RateLimitHint {
+    remaining: Option<u64>,
+    reset: Option<SystemTime>,
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
@@ -336,6 +370,9 @@ impl fmt::Debug for Error {
         }
         if let Some(r) = &self.inner.request_id {
             d.field("request_id", r);
+        }
+        if let Some(r) = &self.inner.rate_limit {
+            d.field("rate_limit", r);
         }
         if !self.inner.attempts.is_empty() {
             d.field("attempts", &self.inner.attempts);

@@ -39,7 +39,7 @@
 //! | `openai` | yes | [`providers::OpenAi`] |
 //! | `deepseek` | yes | [`providers::DeepSeek`] |
 //! | `compat` | yes | [`providers::OpenAiCompatible`] with presets (OpenRouter, Groq, Together, Mistral, xAI, Fireworks, Ollama, vLLM) |
-//! | `anthropic` | yes | Anthropic (Claude) |
+//! | `anthropic` | yes | [`providers::Anthropic`] (Claude, Messages API) |
 //! | `gemini` | yes | Google Gemini |
 //! | `simulator` | yes | `simulator`: an in-process fault-injecting provider simulator |
 //! | `rustls` | yes | TLS through rustls |
@@ -79,4 +79,6 @@ fn assert_send_sync() {
     is::<providers::DeepSeek>();
     #[cfg(feature = "compat")]
     is::<providers::OpenAiCompatible>();
+    #[cfg(feature = "anthropic")]
+    is::<providers::Anthropic>();
 }

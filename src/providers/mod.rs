@@ -23,3 +23,9 @@ mod compat;
 #[cfg(feature = "compat")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compat")))]
 pub use compat::{OpenAiCompatible, OpenAiCompatibleBuilder, Preset};
+
+#[cfg(feature = "anthropic")]
+mod anthropic;
+#[cfg(feature = "anthropic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
+pub use anthropic::{ANTHROPIC_BASE_URL, Anthropic, AnthropicBuilder};

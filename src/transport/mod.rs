@@ -124,6 +124,12 @@ pub(crate) trait Dialect: Send + Sync {
     fn stream_decoder(&self, req: &ChatRequest) -> Box<dyn StreamDecoder>;
     /// What an error body says (message, code, a more precise kind, a retry hint).
     fn error_detail(&self, status: u16, body: &[u8]) -> ErrorDetail;
+    /// Adds what the provider's own response headers say to an error already built from a
+    /// non-success answer (Anthropic's `anthropic-ratelimit-*` windows). The default adds nothing.
+    fn annotate_error(&self, err: Error, headers: &HeaderMap) -> Error {
+        let _ = headers;
+        err
+    }
 }
 
 /// Where and how to reach one provider: the shared client, base URL, headers and timeouts.
@@ -249,7 +255,8 @@ impl Endpoint {
         body: &[u8],
     ) -> Error {
         let detail = dialect.error_detail(status, body);
-        error_map::from_status(status, headers, body, detail, self.secret())
+        let err = error_map::from_status(status, headers, body, detail, self.secret());
+        dialect.annotate_error(err, headers)
     }
 
     /// Labels an error with the provider and scrubs the key from it.

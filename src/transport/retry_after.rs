@@ -129,6 +129,63 @@ pub(crate) fn parse_http_date(value: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// An RFC 3339 timestamp (`2026-01-01T00:00:30Z`, `2026-01-01T01:00:30.5+01:00`), as Anthropic's
+/// `anthropic-ratelimit-*-reset` headers carry. Times before 1970 are refused.
+#[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
+pub(crate) fn parse_rfc3339(value: &str) -> Option<SystemTime> {
+    let b = value.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let len = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 {
+            return None;
+        }
+        for (i, d) in frac[..len.min(9)].iter().enumerate() {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
+        }
+        rest = &frac[len..];
+    }
+    let offset = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let [h1, h2, m1, m2] = digits.map(|d| i64::from(d - b'0'));
+            let (oh, om) = (h1 * 10 + h2, m1 * 10 + m2);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = oh * 3600 + om * 60;
+            if *sign == b'+' { offset } else { -offset }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -229,9 +286,47 @@ mod tests {
         assert_eq!(parse_google_duration("37"), None);
     }
 
+    #[test]
+    fn rfc3339_timestamps() {
+        let at = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        // 2026-01-01T00:00:00Z is 1_767_225_600.
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:30Z"), at(1_767_225_630));
+        assert_eq!(parse_rfc3339("2026-01-01t00:00:30z"), at(1_767_225_630));
+        assert_eq!(
+            parse_rfc3339("2026-01-01T01:00:30+01:00"),
+            at(1_767_225_630)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-12-31T23:00:30-01:00"),
+            at(1_767_225_630)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:30.25Z"),
+            Some(UNIX_EPOCH + Duration::from_millis(1_767_225_630_250))
+        );
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:30.1234567891Z"),
+            Some(UNIX_EPOCH + Duration::new(1_767_225_630, 123_456_789))
+        );
+        for bad in [
+            "",
+            "2026-01-01",
+            "2026-01-01T00:00:30",
+            "2026-13-01T00:00:30Z",
+            "2026-01-01T24:00:30Z",
+            "2026-01-01T00:00:30.Z",
+            "2026-01-01T00:00:30+0100",
+            "1969-12-31T23:59:59Z",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(s in "\\PC{0,40}") {
+            let _ = parse_rfc3339(&s);
             let _ = parse_seconds(&s);
             let _ = parse_go_duration(&s);
             let _ = parse_google_duration(&s);
