@@ -182,7 +182,8 @@ async fn serve(
 ) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut rng = fastrand::Rng::with_seed(seed);
-    loop {
+    // One request per connection: every response says `connection: close`.
+    {
         let Some(req) = read_request(&mut sock).await? else {
             return Ok(());
         };
@@ -223,7 +224,7 @@ async fn serve(
             sock.write_all(b"0\r\n\r\n").await?;
         }
         sock.flush().await?;
-        return Ok(());
+        Ok(())
     }
 }
 
