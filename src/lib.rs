@@ -40,7 +40,7 @@
 //! | `deepseek` | yes | [`providers::DeepSeek`] |
 //! | `compat` | yes | [`providers::OpenAiCompatible`] with presets (OpenRouter, Groq, Together, Mistral, xAI, Fireworks, Ollama, vLLM) |
 //! | `anthropic` | yes | Anthropic (Claude) |
-//! | `gemini` | yes | Google Gemini |
+//! | `gemini` | yes | [`providers::Gemini`] |
 //! | `simulator` | yes | `simulator`: an in-process fault-injecting provider simulator |
 //! | `rustls` | yes | TLS through rustls |
 //! | `native-tls` | no | TLS through the platform's library |
@@ -74,4 +74,6 @@ fn assert_send_sync() {
     is::<providers::DeepSeek>();
     #[cfg(feature = "compat")]
     is::<providers::OpenAiCompatible>();
+    #[cfg(feature = "gemini")]
+    is::<providers::Gemini>();
 }

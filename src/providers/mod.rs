@@ -23,3 +23,9 @@ mod compat;
 #[cfg(feature = "compat")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compat")))]
 pub use compat::{OpenAiCompatible, OpenAiCompatibleBuilder, Preset};
+
+#[cfg(feature = "gemini")]
+mod gemini;
+#[cfg(feature = "gemini")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gemini")))]
+pub use gemini::{GEMINI_BASE_URL, Gemini, GeminiBuilder};
