@@ -57,7 +57,13 @@ impl Canned {
             }
             headers.push((k, v));
         }
-        Canned { status, reason, headers, body: body.to_vec(), chunked }
+        Canned {
+            status,
+            reason,
+            headers,
+            body: body.to_vec(),
+            chunked,
+        }
     }
 
     /// A JSON response.
@@ -76,7 +82,10 @@ impl Canned {
         Canned {
             status: 200,
             reason: "OK".into(),
-            headers: vec![("content-type".into(), "text/event-stream; charset=utf-8".into())],
+            headers: vec![(
+                "content-type".into(),
+                "text/event-stream; charset=utf-8".into(),
+            )],
             body: body.as_bytes().to_vec(),
             chunked: true,
         }
@@ -145,7 +154,11 @@ impl MockServer {
                 });
             }
         });
-        MockServer { addr, received, task }
+        MockServer {
+            addr,
+            received,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -175,7 +188,8 @@ async fn serve(
         };
         received.lock().unwrap().push(req);
         let Some(canned) = queue.lock().unwrap().pop_front() else {
-            sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n").await?;
+            sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n")
+                .await?;
             return Ok(());
         };
         let mut head = format!("HTTP/1.1 {} {}\r\n", canned.status, canned.reason);
@@ -249,5 +263,10 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Received>>
         body.extend_from_slice(&tmp[..n]);
     }
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Ok(Some(Received { method, path, headers, body }))
+    Ok(Some(Received {
+        method,
+        path,
+        headers,
+        body,
+    }))
 }
