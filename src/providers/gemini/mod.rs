@@ -9,45 +9,7 @@
 //! <https://ai.google.dev/gemini-api/docs/rate-limits>.
 //! Pricing: <https://ai.google.dev/gemini-api/docs/pricing>.
 //!
-//! # How the normalized types map
-//!
-//! - **Roles.** `user` and `model` turns; system and developer messages (wherever they are)
-//!   become `systemInstruction`; tool results become `functionResponse` parts of a `user` turn.
-//!   Consecutive turns of one role are merged into one, and empty turns are left out.
-//! - **Media.** Images and audio go as `inlineData`. Base64 data and `data:` URLs are sent as
-//!   they are; an `http(s)` image URL is fetched first with the provider's client (see
-//!   [`GeminiBuilder::max_image_bytes`] and [`GeminiBuilder::fetch_image_urls`]).
-//! - **Tools.** `functionDeclarations` with the JSON Schema cleaned to the subset Gemini accepts
-//!   (no `$schema`, `additionalProperties`, `default`…; `$ref`s inlined); a function without
-//!   parameters has no `parameters`. [`ToolChoice`](crate::ToolChoice) becomes
-//!   `functionCallingConfig.mode` `AUTO`/`NONE`/`ANY` (`allowedFunctionNames` for one
-//!   function). `parallel_tool_calls` has no Gemini equivalent and is ignored.
-//! - **Function calls.** Gemini's calls usually have no id: each gets `call_<n>_<random>`, or the
-//!   server's `functionCall.id` when it sends one. Ids are not sent back (Gemini pairs calls and
-//!   responses by name and order); a tool result finds its function name through the id of
-//!   the earlier assistant call it answers (or the tool message's `name`). The response is the
-//!   tool's JSON object, or `{"result": …}` (`{"error": …}` for a failed tool) around anything
-//!   else.
-//! - **Thinking.** `Reasoning::Budget(n)` is `thinkingConfig{thinkingBudget: n,
-//!   includeThoughts: true}` (0 turns thinking off). `Reasoning::Effort` is `thinkingLevel`
-//!   `low`/`high` on Gemini 3 and later and a budget of 1024/24576 tokens before; `Medium`
-//!   keeps the model's default. Thought parts come back as reasoning. A `thoughtSignature`
-//!   on a `functionCall` part is kept on that [`ToolCall`](crate::ToolCall)'s `signature` (in
-//!   streams, a [`Delta::ToolCallSignature`](crate::Delta::ToolCallSignature)); one on a text
-//!   part is [`Message::reasoning_signature`](crate::Message::reasoning_signature) (the first
-//!   such signature of the answer). Both are sent back on the same kind of part; thought text
-//!   is not sent back.
-//! - **Usage.** `input_tokens` is `promptTokenCount + toolUsePromptTokenCount`,
-//!   `output_tokens` is `candidatesTokenCount + thoughtsTokenCount` (Gemini counts thoughts
-//!   apart but bills them as output), `reasoning_tokens` is `thoughtsTokenCount`,
-//!   `cached_input_tokens` is `cachedContentTokenCount`. Streams pass on the totals whenever
-//!   they change.
-//! - **Finish.** `STOP` is `Stop` (`ToolCalls` when the turn called functions), `MAX_TOKENS` is
-//!   `Length`, the safety reasons are `ContentFilter`, others `Other(name)`. A prompt blocked
-//!   outright (`promptFeedback.blockReason`) is an `ErrorKind::ContentFilter` error.
-//! - **Errors.** The body's `status`, `details` (`ErrorInfo` reason, `RetryInfo` delay,
-//!   `QuotaFailure`) and message decide the kind; a per-minute rate limit is `RateLimited` and
-//!   only a hard quota (per day, zero, out of credit) is `QuotaExceeded`.
+//! How requests and answers are mapped is documented on [`Gemini`].
 
 mod fetch;
 mod request;
@@ -92,7 +54,56 @@ const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 /// # Ok(()) }
 /// ```
 ///
-/// See the [module documentation](self) for how requests and answers are mapped.
+/// # How requests and answers map
+///
+/// - **Roles.** `user` and `model` turns; system and developer messages (wherever they are)
+///   become `systemInstruction`; tool results become `functionResponse` parts of a `user` turn.
+///   Consecutive turns of one role are merged into one, and empty turns are left out.
+/// - **Media.** Images and audio go as `inlineData` (audio as `audio/<format>`). Base64 data
+///   and `data:` URLs are sent as they are; an `http(s)` image URL is fetched first with the
+///   provider's client, without the API key, within the request's deadline (see
+///   [`GeminiBuilder::max_image_bytes`] and [`GeminiBuilder::fetch_image_urls`]).
+/// - **Tools.** `functionDeclarations` with the JSON Schema cleaned to the OpenAPI subset
+///   Gemini accepts: `$schema`, `$id`, `additionalProperties`, `default`, `examples`, `strict`
+///   and other unknown keywords are dropped; local `$ref`s are inlined (a recursive one becomes
+///   `{"type": "object"}`), `allOf` is merged, `oneOf` becomes `anyOf`, `null` types become
+///   `nullable`, a string `const` becomes an `enum`, non-string enums and unsupported `format`s
+///   are dropped. A function without parameters has no `parameters`. The same cleaning applies
+///   to a [`ResponseFormat::JsonSchema`](crate::ResponseFormat::JsonSchema), sent as
+///   `responseSchema` with `responseMimeType: application/json` (`JsonObject` sets the MIME
+///   type only). [`ToolChoice`](crate::ToolChoice) becomes
+///   `functionCallingConfig.mode` `AUTO`/`NONE`/`ANY` (`allowedFunctionNames` for one
+///   function). `parallel_tool_calls` has no Gemini equivalent and is ignored.
+/// - **Function calls.** Gemini's calls usually have no id: each gets `call_<n>_<random>`, or the
+///   server's `functionCall.id` when it sends one. Ids are not sent back (Gemini pairs calls and
+///   responses by name and order); a tool result finds its function name through the id of
+///   the earlier assistant call it answers (or the tool message's `name`). The response is the
+///   tool's JSON object, or `{"result": …}` (`{"error": …}` for a failed tool) around anything
+///   else.
+/// - **Thinking.** `Reasoning::Budget(n)` is `thinkingConfig{thinkingBudget: n,
+///   includeThoughts: true}` (0 turns thinking off). `Reasoning::Effort` is `thinkingLevel`
+///   `low`/`high` on Gemini 3 and later and a budget of 1024/24576 tokens before; `Medium`
+///   keeps the model's default. Thought parts come back as reasoning. A `thoughtSignature`
+///   on a `functionCall` part is kept on that [`ToolCall`](crate::ToolCall)'s `signature` (in
+///   streams, a [`Delta::ToolCallSignature`](crate::Delta::ToolCallSignature)); one on a text
+///   part is [`Message::reasoning_signature`](crate::Message::reasoning_signature) (the first
+///   such signature of the answer). Both are sent back on the same kind of part; thought text
+///   is not sent back.
+/// - **Usage.** `input_tokens` is `promptTokenCount + toolUsePromptTokenCount`,
+///   `output_tokens` is `candidatesTokenCount + thoughtsTokenCount` (Gemini counts thoughts
+///   apart but bills them as output), `reasoning_tokens` is `thoughtsTokenCount`,
+///   `cached_input_tokens` is `cachedContentTokenCount`. Streams pass on the totals whenever
+///   they change.
+/// - **Finish.** `STOP` is `Stop` (`ToolCalls` when the turn called functions), `MAX_TOKENS` is
+///   `Length`, the safety reasons are `ContentFilter`, others `Other(name)`. A prompt blocked
+///   outright (`promptFeedback.blockReason`) is an `ErrorKind::ContentFilter` error.
+/// - **Sampling.** `temperature`, `topP`, `maxOutputTokens`, `stopSequences` and `seed` go in
+///   `generationConfig` (Gemini's seed is an int32: larger seeds are reduced modulo 2³¹).
+///   [`ChatRequest::extra`](crate::ChatRequest::extra) fields are merged into the top level of
+///   the body and win over the library's (`safetySettings`, `cachedContent`, …).
+/// - **Errors.** The body's `status`, `details` (`ErrorInfo` reason, `RetryInfo` delay,
+///   `QuotaFailure`) and message decide the kind; a per-minute rate limit is `RateLimited` and
+///   only a hard quota (per day, zero, out of credit) is `QuotaExceeded`.
 #[derive(Debug)]
 pub struct Gemini {
     endpoint: Endpoint,

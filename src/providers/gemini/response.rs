@@ -28,9 +28,9 @@ pub(super) struct WireResponse<'a> {
     pub(super) prompt_feedback: Option<PromptFeedback<'a>>,
     #[serde(default)]
     pub(super) usage_metadata: Option<UsageMetadata>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) model_version: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) response_id: Option<Cow<'a, str>>,
     /// Set when the body is an error object rather than a response.
     #[serde(default)]
@@ -42,7 +42,7 @@ pub(super) struct WireResponse<'a> {
 pub(super) struct Candidate<'a> {
     #[serde(default, borrow)]
     pub(super) content: Option<CandidateContent<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) finish_reason: Option<Cow<'a, str>>,
 }
 
@@ -55,11 +55,11 @@ pub(super) struct CandidateContent<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WirePart<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) text: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(super) thought: Option<bool>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) thought_signature: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub(super) function_call: Option<WireFunctionCall<'a>>,
@@ -73,9 +73,9 @@ impl WirePart<'_> {
 
 #[derive(Deserialize)]
 pub(super) struct WireFunctionCall<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub(super) args: Option<&'a RawValue>,
@@ -92,9 +92,9 @@ impl WireFunctionCall<'_> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PromptFeedback<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) block_reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub(super) block_reason_message: Option<Cow<'a, str>>,
 }
 
@@ -140,6 +140,17 @@ impl UsageMetadata {
             reasoning_tokens: thoughts,
         })
     }
+}
+
+/// An optional string borrowed from the input when it has no escapes. (serde borrows a bare
+/// `Cow<str>` field, but a `Cow` inside an `Option` would always be copied.)
+fn opt_cow<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
 fn first_candidate<'de, D>(d: D) -> Result<Option<Candidate<'de>>, D::Error>

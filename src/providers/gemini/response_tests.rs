@@ -299,3 +299,26 @@ fn wrapped_and_foreign_bodies() {
         ErrorDetail::default()
     );
 }
+
+#[test]
+fn strings_are_borrowed_from_the_body_unless_escaped() {
+    let data = r#"{"candidates": [{"content": {"parts": [{"text": "plain", "thoughtSignature": "c2ln"}, {"text": "tab\there"}]}, "finishReason": "STOP"}], "modelVersion": "gemini-2.5-flash", "responseId": "r1"}"#;
+    let wire: WireResponse<'_> = serde_json::from_str(data).unwrap();
+    assert!(matches!(
+        wire.model_version,
+        Some(Cow::Borrowed("gemini-2.5-flash"))
+    ));
+    assert!(matches!(wire.response_id, Some(Cow::Borrowed("r1"))));
+    let candidate = wire.candidates.unwrap();
+    assert!(matches!(
+        candidate.finish_reason,
+        Some(Cow::Borrowed("STOP"))
+    ));
+    let parts = candidate.content.unwrap().parts;
+    assert!(matches!(parts[0].text, Some(Cow::Borrowed("plain"))));
+    assert!(matches!(
+        parts[0].thought_signature,
+        Some(Cow::Borrowed("c2ln"))
+    ));
+    assert_eq!(parts[1].text.as_deref(), Some("tab\there"));
+}
