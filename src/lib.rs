@@ -40,7 +40,7 @@
 //! | `deepseek` | yes | [`providers::DeepSeek`] |
 //! | `compat` | yes | [`providers::OpenAiCompatible`] with presets (OpenRouter, Groq, Together, Mistral, xAI, Fireworks, Ollama, vLLM) |
 //! | `anthropic` | yes | [`providers::Anthropic`] (Claude, Messages API) |
-//! | `gemini` | yes | Google Gemini |
+//! | `gemini` | yes | [`providers::Gemini`] (generateContent) |
 //! | `simulator` | yes | `simulator`: an in-process fault-injecting provider simulator |
 //! | `rustls` | yes | TLS through rustls |
 //! | `native-tls` | no | TLS through the platform's library |
@@ -81,4 +81,6 @@ fn assert_send_sync() {
     is::<providers::OpenAiCompatible>();
     #[cfg(feature = "anthropic")]
     is::<providers::Anthropic>();
+    #[cfg(feature = "gemini")]
+    is::<providers::Gemini>();
 }

@@ -29,3 +29,9 @@ mod anthropic;
 #[cfg(feature = "anthropic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
 pub use anthropic::{ANTHROPIC_BASE_URL, Anthropic, AnthropicBuilder};
+
+#[cfg(feature = "gemini")]
+mod gemini;
+#[cfg(feature = "gemini")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gemini")))]
+pub use gemini::{GEMINI_BASE_URL, Gemini, GeminiBuilder};

@@ -282,10 +282,20 @@ impl Endpoint {
 
 /// Reads a whole body, refusing more than `max` bytes. A body that arrives in one piece is
 /// returned without copying.
-pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Bytes, Error> {
-    let too_large = || Error::decode(format!("response body exceeds {max} bytes"));
+pub(crate) async fn read_body(resp: reqwest::Response, max: usize) -> Result<Bytes, Error> {
+    read_body_capped(resp, max)
+        .await?
+        .ok_or_else(|| Error::decode(format!("response body exceeds {max} bytes")))
+}
+
+/// Reads a whole body of at most `max` bytes; `None` when it is larger (reading stops as soon
+/// as that is known). Callers choose the error an oversized body means.
+pub(crate) async fn read_body_capped(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Option<Bytes>, Error> {
     if resp.content_length().is_some_and(|len| len > max as u64) {
-        return Err(too_large());
+        return Ok(None);
     }
     let mut first: Option<Bytes> = None;
     let mut buf: Vec<u8> = Vec::new();
@@ -301,8 +311,8 @@ pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result
             }
         }
         if first.as_ref().map_or(buf.len(), Bytes::len) > max {
-            return Err(too_large());
+            return Ok(None);
         }
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+    Ok(Some(first.unwrap_or_else(|| Bytes::from(buf))))
 }

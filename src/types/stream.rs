@@ -37,6 +37,14 @@ pub enum Delta {
         /// A piece of the JSON arguments.
         arguments: String,
     },
+    /// The opaque signature of the tool call `index` (Gemini's `thoughtSignature` on a
+    /// `functionCall` part), to send back with the call: it becomes [`ToolCall::signature`].
+    ToolCallSignature {
+        /// Which call of the turn the signature belongs to.
+        index: usize,
+        /// The signature, whole.
+        signature: String,
+    },
     /// Token counts so far. Each `Usage` delta replaces the previous one (totals, not increments).
     Usage(Usage),
     /// Why the model stopped.
@@ -240,13 +248,7 @@ impl ResponseFold {
                 name,
                 arguments,
             } => {
-                let call = match self.tool_calls.iter_mut().find(|(i, _)| *i == index) {
-                    Some((_, call)) => call,
-                    None => {
-                        self.tool_calls.push((index, ToolCall::new("", "", "")));
-                        &mut self.tool_calls.last_mut().expect("just pushed").1
-                    }
-                };
+                let call = self.call_mut(index);
                 if let Some(id) = id {
                     call.id = id;
                 }
@@ -255,9 +257,24 @@ impl ResponseFold {
                 }
                 call.arguments.push_str(&arguments);
             }
+            Delta::ToolCallSignature { index, signature } => {
+                self.call_mut(index).signature = Some(signature);
+            }
             Delta::Usage(u) => self.usage = Some(u),
             Delta::Finish(f) => self.finish = Some(f),
         }
+    }
+
+    /// The call of `index`, created empty on its first fragment.
+    fn call_mut(&mut self, index: usize) -> &mut ToolCall {
+        let pos = match self.tool_calls.iter().position(|(i, _)| *i == index) {
+            Some(pos) => pos,
+            None => {
+                self.tool_calls.push((index, ToolCall::new("", "", "")));
+                self.tool_calls.len() - 1
+            }
+        };
+        &mut self.tool_calls[pos].1
     }
 
     pub(crate) fn finish(
@@ -323,6 +340,10 @@ mod tests {
                 name: None,
                 arguments: ":1}".into(),
             }),
+            Ok(Delta::ToolCallSignature {
+                index: 1,
+                signature: "sig".into(),
+            }),
             Ok(Delta::Usage(Usage {
                 input_tokens: 3,
                 ..Usage::default()
@@ -338,7 +359,9 @@ mod tests {
         let r = s.into_response().await.unwrap();
         assert_eq!(r.text(), "Hello");
         assert_eq!(r.tool_calls()[0], ToolCall::new("a", "one", "{}"));
-        assert_eq!(r.tool_calls()[1], ToolCall::new("b", "two", "{\"x\":1}"));
+        let mut signed = ToolCall::new("b", "two", "{\"x\":1}");
+        signed.signature = Some("sig".into());
+        assert_eq!(r.tool_calls()[1], signed);
         assert_eq!(r.usage.unwrap().output_tokens, 5);
         assert_eq!(r.finish_reason, FinishReason::ToolCalls);
         assert_eq!(r.model, "m");
