@@ -27,7 +27,8 @@ impl ErrorDetail {
     pub(crate) fn into_stream_error(self, default: ErrorKind) -> Error {
         Error::new(
             self.kind.unwrap_or(default),
-            self.message.unwrap_or_else(|| "error event in stream".into()),
+            self.message
+                .unwrap_or_else(|| "error event in stream".into()),
         )
         .with_code(self.code)
         .with_retry_after(self.retry_after)
@@ -102,10 +103,11 @@ pub(crate) fn from_status(
 
 /// A transport failure from reqwest, without the URL (which may hold a key).
 pub(crate) fn from_reqwest(err: reqwest::Error) -> Error {
+    // reqwest reports a body that breaks off while `chunk()` or `bytes_stream()` reads it as a
+    // "decode" error; the library never asks reqwest to decode anything (JSON is parsed here), so
+    // every such failure is the connection's, and may succeed on retry.
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
-    } else if err.is_decode() {
-        ErrorKind::Decode
     } else {
         ErrorKind::Network
     };

@@ -132,9 +132,8 @@ pub(super) fn finish_reason(reason: &str) -> Option<FinishReason> {
 /// Decodes a complete answer.
 pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error> {
     // Leading blank lines (DeepSeek's keep-alive under load) are JSON whitespace.
-    let completion: Completion<'_> = serde_json::from_slice(body).map_err(|e| {
-        Error::decode(format!("malformed chat completion: {e}")).with_source(e)
-    })?;
+    let completion: Completion<'_> = serde_json::from_slice(body)
+        .map_err(|e| Error::decode(format!("malformed chat completion: {e}")).with_source(e))?;
     if let Some(error) = &completion.error {
         let detail = detail_from_error_value(error);
         return Err(detail.into_stream_error(ErrorKind::Server));
@@ -261,8 +260,13 @@ fn kind_for_code(code: &str) -> Option<ErrorKind> {
         "invalid_api_key" | "authentication_error" | "permission_error" => ErrorKind::Auth,
         "content_filter" | "content_policy_violation" => ErrorKind::ContentFilter,
         "model_not_found" => ErrorKind::NotFound,
-        "server_error" | "internal_error" => ErrorKind::Server,
-        "overloaded_error" | "server_overloaded" | "engine_overloaded" => ErrorKind::Overloaded,
+        // `server_error` is deliberately absent: OpenAI sends it with 500 and with 503 ("That
+        // model is currently overloaded"), so the status says more than the type does.
+        "overloaded_error"
+        | "server_overloaded"
+        | "engine_overloaded"
+        | "server_is_overloaded"
+        | "service_unavailable_error" => ErrorKind::Overloaded,
         _ => return None,
     })
 }

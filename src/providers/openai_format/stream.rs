@@ -3,14 +3,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::response::{WireUsage, detail_from_error_value, finish_reason};
 use crate::error::{Error, ErrorKind};
 use crate::transport::{SseEvent, StreamDecoder, StreamOut};
-use crate::types::Delta;
+use crate::types::{Delta, FinishReason};
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
@@ -95,10 +95,13 @@ where
     d.deserialize_option(First)
 }
 
-/// Stream state: only whether `[DONE]` has arrived.
+/// Stream state: whether `[DONE]` has arrived, and whether the model refused.
 #[derive(Debug, Default)]
 pub(super) struct OpenAiStream {
     done: bool,
+    /// A `refusal` arrived: the answer ends as `ContentFilter` whatever `finish_reason` says
+    /// (OpenAI sends `stop`), as a non-streamed refusal does.
+    refused: bool,
 }
 
 fn non_empty(s: Option<Cow<'_, str>>) -> Option<String> {
@@ -135,8 +138,8 @@ impl StreamDecoder for OpenAiStream {
                     out.push(Delta::Text(t));
                 }
                 if let Some(t) = non_empty(delta.refusal) {
+                    self.refused = true;
                     out.push(Delta::Text(t));
-                    out.push(Delta::Finish(crate::FinishReason::ContentFilter));
                 }
                 for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
                     let (name, arguments) = match call.function {
@@ -152,7 +155,11 @@ impl StreamDecoder for OpenAiStream {
                 }
             }
             if let Some(reason) = choice.finish_reason.as_deref().and_then(finish_reason) {
-                out.push(Delta::Finish(reason));
+                out.push(Delta::Finish(if self.refused {
+                    FinishReason::ContentFilter
+                } else {
+                    reason
+                }));
             }
         }
         if let Some(usage) = chunk.usage.as_ref().and_then(WireUsage::normalize) {
