@@ -79,10 +79,16 @@ pub(crate) fn from_status(
             }
         }
     };
-    let request_id = ["x-request-id", "request-id", "x-goog-request-id"]
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok())
-        .map(str::to_owned);
+    // DeepSeek sends no `x-request-id`, only `x-ds-trace-id`.
+    let request_id = [
+        "x-request-id",
+        "request-id",
+        "x-goog-request-id",
+        "x-ds-trace-id",
+    ]
+    .iter()
+    .find_map(|name| headers.get(*name)?.to_str().ok())
+    .map(str::to_owned);
     let should_retry = match headers.get("x-should-retry").map(|v| v.as_bytes()) {
         Some(b"true") => Some(true),
         Some(b"false") => Some(false),
