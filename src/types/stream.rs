@@ -48,6 +48,8 @@ pub enum Delta {
 pub(crate) struct StreamMeta {
     pub(crate) id: Option<String>,
     pub(crate) model: Option<String>,
+    /// The cost the provider reported (OpenRouter's `usage.cost`), for the folded response.
+    pub(crate) cost: Option<f64>,
 }
 
 /// A source of deltas that may also fill in the stream's id and model as it learns them.
@@ -98,7 +100,11 @@ impl ChatStream {
         model: impl Into<String>,
         deltas: impl Stream<Item = Result<Delta, Error>> + Send + 'static,
     ) -> Self {
-        Self::from_source(provider.into(), model.into(), Box::pin(PlainSource(Box::pin(deltas))))
+        Self::from_source(
+            provider.into(),
+            model.into(),
+            Box::pin(PlainSource(Box::pin(deltas))),
+        )
     }
 
     pub(crate) fn from_source(
@@ -161,12 +167,14 @@ impl ChatStream {
         while let Some(item) = self.next().await {
             fold.push(item?);
         }
-        Ok(fold.finish(
+        let mut response = fold.finish(
             self.meta.id.take().unwrap_or_default(),
             self.provider.clone(),
             self.model().to_owned(),
             self.route.take(),
-        ))
+        );
+        response.cost = self.meta.cost;
+        Ok(response)
     }
 }
 
@@ -346,10 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn fold_surfaces_the_first_error() {
-        let deltas = vec![
-            Ok(Delta::Text("Hel".into())),
-            Err(Error::truncated("cut")),
-        ];
+        let deltas = vec![Ok(Delta::Text("Hel".into())), Err(Error::truncated("cut"))];
         let s = ChatStream::new("p", "m", stream::iter(deltas));
         let err = s.into_response().await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::StreamTruncated);

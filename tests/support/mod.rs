@@ -223,61 +223,60 @@ async fn serve(
 ) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut rng = fastrand::Rng::with_seed(seed);
-    loop {
-        let Some(req) = read_request(&mut sock).await? else {
-            return Ok(());
-        };
-        received.lock().unwrap().push(req);
-        let Some(canned) = queue.lock().unwrap().pop_front() else {
-            sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n")
-                .await?;
-            return Ok(());
-        };
-        if canned.ending == Ending::StallBeforeHead {
-            std::future::pending::<()>().await;
-        }
-        let limit = match canned.ending {
-            Ending::StallAfter(n) | Ending::CutAfter(n) => n.min(canned.body.len()),
-            _ => canned.body.len(),
-        };
-        let mut head = format!("HTTP/1.1 {} {}\r\n", canned.status, canned.reason);
-        for (k, v) in &canned.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
+    // One response per connection (`connection: close`).
+    let Some(req) = read_request(&mut sock).await? else {
+        return Ok(());
+    };
+    received.lock().unwrap().push(req);
+    let Some(canned) = queue.lock().unwrap().pop_front() else {
+        sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+        return Ok(());
+    };
+    if canned.ending == Ending::StallBeforeHead {
+        std::future::pending::<()>().await;
+    }
+    let limit = match canned.ending {
+        Ending::StallAfter(n) | Ending::CutAfter(n) => n.min(canned.body.len()),
+        _ => canned.body.len(),
+    };
+    let mut head = format!("HTTP/1.1 {} {}\r\n", canned.status, canned.reason);
+    for (k, v) in &canned.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if canned.chunked {
+        head.push_str("transfer-encoding: chunked\r\n");
+    } else {
+        head.push_str(&format!("content-length: {}\r\n", canned.body.len()));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    sock.write_all(head.as_bytes()).await?;
+    let mut rest = &canned.body[..limit];
+    while !rest.is_empty() {
+        let n = rng.usize(1..=7).min(rest.len());
+        let (piece, tail) = rest.split_at(n);
         if canned.chunked {
-            head.push_str("transfer-encoding: chunked\r\n");
+            let mut framed = format!("{n:x}\r\n").into_bytes();
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+            sock.write_all(&framed).await?;
         } else {
-            head.push_str(&format!("content-length: {}\r\n", canned.body.len()));
-        }
-        head.push_str("connection: close\r\n\r\n");
-        sock.write_all(head.as_bytes()).await?;
-        let mut rest = &canned.body[..limit];
-        while !rest.is_empty() {
-            let n = rng.usize(1..=7).min(rest.len());
-            let (piece, tail) = rest.split_at(n);
-            if canned.chunked {
-                let mut framed = format!("{n:x}\r\n").into_bytes();
-                framed.extend_from_slice(piece);
-                framed.extend_from_slice(b"\r\n");
-                sock.write_all(&framed).await?;
-            } else {
-                sock.write_all(piece).await?;
-            }
-            sock.flush().await?;
-            tokio::task::yield_now().await;
-            rest = tail;
-        }
-        match canned.ending {
-            Ending::StallAfter(_) => std::future::pending::<()>().await,
-            Ending::CutAfter(_) => return Ok(()),
-            _ => {}
-        }
-        if canned.chunked {
-            sock.write_all(b"0\r\n\r\n").await?;
+            sock.write_all(piece).await?;
         }
         sock.flush().await?;
-        return Ok(());
+        tokio::task::yield_now().await;
+        rest = tail;
     }
+    match canned.ending {
+        Ending::StallAfter(_) => std::future::pending::<()>().await,
+        Ending::CutAfter(_) => return Ok(()),
+        _ => {}
+    }
+    if canned.chunked {
+        sock.write_all(b"0\r\n\r\n").await?;
+    }
+    sock.flush().await?;
+    Ok(())
 }
 
 async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Received>> {

@@ -123,7 +123,10 @@ struct WireFunction<'a> {
 /// The JSON body for `req`.
 pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<Vec<u8>, Error> {
     if req.model.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidRequest, "the request names no model"));
+        return Err(Error::new(
+            ErrorKind::InvalidRequest,
+            "the request names no model",
+        ));
     }
     let messages = req
         .messages
@@ -139,7 +142,9 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
         messages,
         stream,
         // Without this OpenAI sends no usage in streams.
-        stream_options: stream.then_some(StreamOptions { include_usage: true }),
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
         tools: req
             .tools
             .iter()
@@ -161,7 +166,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
                 serde_json::json!({"type": "function", "function": {"name": name}})
             }
         }),
-        parallel_tool_calls: if req.tools.is_empty() { None } else { req.parallel_tool_calls },
+        parallel_tool_calls: if req.tools.is_empty() {
+            None
+        } else {
+            req.parallel_tool_calls
+        },
         temperature: req.temperature,
         top_p: req.top_p,
         max_completion_tokens,
@@ -170,7 +179,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
         response_format: req.response_format.as_ref().map(|f| match f {
             ResponseFormat::Text => serde_json::json!({"type": "text"}),
             ResponseFormat::JsonObject => serde_json::json!({"type": "json_object"}),
-            ResponseFormat::JsonSchema { name, schema, strict } => serde_json::json!({
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => serde_json::json!({
                 "type": "json_schema",
                 "json_schema": {"name": name, "schema": schema, "strict": strict}
             }),
@@ -184,11 +197,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
     if req.extra.is_empty() {
         return serde_json::to_vec(&body).map_err(encode_error);
     }
-    // Extra fields override ours, so merge as a map (only when there are any).
-    let mut map: Map<String, Value> = match serde_json::to_value(&body).map_err(encode_error)? {
-        Value::Object(map) => map,
-        _ => unreachable!("a struct serializes to an object"),
-    };
+    // Extra fields override ours, so merge as a map (only when there are any). The map is read
+    // back from our JSON text rather than built with `to_value`, which would widen `f32`s
+    // (`top_p: 0.9` would be sent as 0.8999999761581421).
+    let ours = serde_json::to_vec(&body).map_err(encode_error)?;
+    let mut map: Map<String, Value> = serde_json::from_slice(&ours).map_err(encode_error)?;
     for (k, v) in &req.extra {
         map.insert(k.clone(), v.clone());
     }
@@ -196,7 +209,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
 }
 
 fn encode_error(e: serde_json::Error) -> Error {
-    Error::new(ErrorKind::InvalidRequest, "the request cannot be encoded as JSON").with_source(e)
+    Error::new(
+        ErrorKind::InvalidRequest,
+        "the request cannot be encoded as JSON",
+    )
+    .with_source(e)
 }
 
 fn message(m: &Message, flavor: Flavor) -> Result<WireMessage<'_>, Error> {
@@ -237,7 +254,11 @@ fn message(m: &Message, flavor: Flavor) -> Result<WireMessage<'_>, Error> {
                 kind: "function",
                 function: WireFunctionCall {
                     name: &c.name,
-                    arguments: if c.arguments.is_empty() { "{}" } else { &c.arguments },
+                    arguments: if c.arguments.is_empty() {
+                        "{}"
+                    } else {
+                        &c.arguments
+                    },
                 },
             })
             .collect(),

@@ -25,6 +25,8 @@ struct Chunk<'a> {
     usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +125,11 @@ impl StreamDecoder for OpenAiStream {
         if let Some(error) = &chunk.error {
             return Err(detail_from_error_value(error).into_stream_error(ErrorKind::Server));
         }
+        if chunk.object.as_deref() == Some("error") {
+            // vLLM's error object, sent as a chunk of its own: `{"object": "error", "message"…}`.
+            let value: Value = serde_json::from_str(data).unwrap_or_default();
+            return Err(detail_from_error_value(&value).into_stream_error(ErrorKind::Server));
+        }
         if out.meta.id.is_none() {
             out.meta.id = non_empty(chunk.id);
         }
@@ -162,8 +169,13 @@ impl StreamDecoder for OpenAiStream {
                 }));
             }
         }
-        if let Some(usage) = chunk.usage.as_ref().and_then(WireUsage::normalize) {
-            out.push(Delta::Usage(usage));
+        if let Some(usage) = &chunk.usage {
+            if let Some(normalized) = usage.normalize() {
+                out.push(Delta::Usage(normalized));
+            }
+            if usage.cost.is_some() {
+                out.meta.cost = usage.cost;
+            }
         }
         Ok(())
     }
