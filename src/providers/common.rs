@@ -32,23 +32,51 @@ impl std::fmt::Debug for Settings {
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("base_url", &self.base_url)
             .field("timeouts", &self.timeouts)
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
+/// A process environment variable, when set and valid Unicode.
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl Settings {
     /// Reads the key from `key_var` and an optional base URL from `base_var`.
-    pub(crate) fn from_env(key_var: &str, base_var: &str, key_required: bool) -> Result<Self, Error> {
+    // The OpenAI-format providers go through `from_vars` so that tests can inject variables;
+    // other providers may call this directly.
+    #[allow(dead_code)]
+    pub(crate) fn from_env(
+        key_var: &str,
+        base_var: &str,
+        key_required: bool,
+    ) -> Result<Self, Error> {
+        Self::from_vars(key_var, base_var, key_required, env_var)
+    }
+
+    /// As [`Settings::from_env`], reading variables through `var` (tests pass a map: setting
+    /// real environment variables is `unsafe` and races with other test threads).
+    pub(crate) fn from_vars(
+        key_var: &str,
+        base_var: &str,
+        key_required: bool,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
         let mut settings = Settings::default();
-        match std::env::var(key_var) {
-            Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
+        match var(key_var) {
+            Some(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
             _ if key_required => {
-                return Err(Error::config(format!("environment variable {key_var} is not set")));
+                return Err(Error::config(format!(
+                    "environment variable {key_var} is not set"
+                )));
             }
             _ => {}
         }
-        if let Ok(base) = std::env::var(base_var)
+        if let Some(base) = var(base_var)
             && !base.trim().is_empty()
         {
             settings.base_url = Some(base.trim().to_owned());
@@ -82,7 +110,9 @@ impl Settings {
                     Auth::Header(_) => key.expose_secret().to_owned(),
                 };
                 let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                    Error::config(format!("{provider}: the API key has characters a header cannot carry"))
+                    Error::config(format!(
+                        "{provider}: the API key has characters a header cannot carry"
+                    ))
                 })?;
                 value.set_sensitive(true);
                 let name = match auth {
@@ -102,8 +132,13 @@ impl Settings {
             headers.insert(name, value);
         }
         let timeouts = self.timeouts.unwrap_or_default();
-        if timeouts.first_byte.is_zero() || timeouts.idle.is_zero() || timeouts.total.is_some_and(|t| t.is_zero()) {
-            return Err(Error::config(format!("{provider}: timeouts must be greater than zero")));
+        if timeouts.first_byte.is_zero()
+            || timeouts.idle.is_zero()
+            || timeouts.total.is_some_and(|t| t.is_zero())
+        {
+            return Err(Error::config(format!(
+                "{provider}: timeouts must be greater than zero"
+            )));
         }
         let client = match self.http_client {
             Some(client) => client,
@@ -153,19 +188,28 @@ macro_rules! common_builder_methods {
 
         /// Sets the whole-call timeout (`None` for no limit); a request's own timeout wins.
         pub fn request_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).total = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .total = timeout;
             self
         }
 
         /// Sets the longest wait for the response head.
         pub fn first_byte_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).first_byte = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .first_byte = timeout;
             self
         }
 
         /// Sets the longest silence between two reads of a stream.
         pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.settings.timeouts.get_or_insert_with(Default::default).idle = timeout;
+            self.settings
+                .timeouts
+                .get_or_insert_with(Default::default)
+                .idle = timeout;
             self
         }
 
