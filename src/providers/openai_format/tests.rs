@@ -610,3 +610,86 @@ fn compat_presets_from_env() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stream chunks
+// ---------------------------------------------------------------------------------------------
+
+/// Feeds `data` payloads to a fresh chunk decoder: the deltas, then the first error.
+fn decode_chunks(
+    payloads: &[&str],
+) -> (
+    Vec<crate::Delta>,
+    Option<crate::Error>,
+    crate::types::stream::StreamMeta,
+) {
+    use crate::transport::{SseEvent, StreamDecoder, StreamOut};
+    let mut decoder = super::stream::OpenAiStream::default();
+    let mut deltas = std::collections::VecDeque::new();
+    let mut meta = crate::types::stream::StreamMeta::default();
+    for data in payloads {
+        let mut out = StreamOut {
+            deltas: &mut deltas,
+            meta: &mut meta,
+        };
+        if let Err(err) = decoder.on_event(SseEvent { event: "", data }, &mut out) {
+            return (deltas.into(), Some(err), meta);
+        }
+    }
+    assert!(decoder.is_done(), "the payloads end with [DONE]");
+    (deltas.into(), None, meta)
+}
+
+#[test]
+fn mid_stream_error_events_get_the_kind_their_code_says() {
+    let cases = [
+        (
+            r#"{"error":{"message":"Rate limit reached for gpt-4o","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+            ErrorKind::RateLimited,
+        ),
+        (
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            ErrorKind::ContextLength,
+        ),
+        (
+            r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+            ErrorKind::QuotaExceeded,
+        ),
+        (
+            r#"{"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}"#,
+            ErrorKind::Server,
+        ),
+        (r#"{"error":"upstream timed out"}"#, ErrorKind::Server),
+        (
+            r#"{"error":{"code":429,"message":"Provider returned error"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}"#,
+            ErrorKind::RateLimited,
+        ),
+    ];
+    let first = r#"{"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#;
+    for (error, kind) in cases {
+        let (deltas, err, meta) = decode_chunks(&[first, error, "[DONE]"]);
+        assert_eq!(deltas, vec![crate::Delta::Text("Hi".into())]);
+        let err = err.expect("an error");
+        assert_eq!(err.kind(), kind, "{error}");
+        assert_eq!(meta.id.as_deref(), Some("c1"));
+    }
+}
+
+#[test]
+fn stream_meta_learns_id_model_and_cost() {
+    let (deltas, err, meta) = decode_chunks(&[
+        r#"{"id":"","model":"","choices":[]}"#,
+        r#"{"id":"gen-1","model":"openai/gpt-4o","choices":[{"index":0,"delta":{"content":"A"},"finish_reason":"stop"}]}"#,
+        r#"{"id":"gen-1","model":"openai/gpt-4o","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"cost":0.25}}"#,
+        "[DONE]",
+    ]);
+    assert!(err.is_none());
+    assert_eq!(deltas.len(), 3);
+    assert_eq!(
+        meta.id.as_deref(),
+        Some("gen-1"),
+        "an empty id is not an id"
+    );
+    assert_eq!(meta.model.as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(meta.cost, Some(0.25));
+}
