@@ -598,6 +598,7 @@ fn image(body: &[u8], content_type: Option<&str>, chunked: bool) -> Canned {
             .unwrap_or_default(),
         body: body.to_vec(),
         chunked,
+        ending: support::Ending::Complete,
     }
 }
 
@@ -656,6 +657,7 @@ async fn failed_image_fetches_are_clear_errors() {
         ],
         body: b"<h1>Not Found</h1>".to_vec(),
         chunked: false,
+        ending: support::Ending::Complete,
     };
     let big = vec![0x89u8; 5000];
     for seed in SEEDS {

@@ -40,16 +40,35 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// A process environment variable, when set and valid Unicode.
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl Settings {
     /// Reads the key from `key_var` and an optional base URL from `base_var`.
+    // The OpenAI-format providers go through `from_vars` so that tests can inject variables;
+    // other providers may call this directly.
+    #[allow(dead_code)]
     pub(crate) fn from_env(
         key_var: &str,
         base_var: &str,
         key_required: bool,
     ) -> Result<Self, Error> {
+        Self::from_vars(key_var, base_var, key_required, env_var)
+    }
+
+    /// As [`Settings::from_env`], reading variables through `var` (tests pass a map: setting
+    /// real environment variables is `unsafe` and races with other test threads).
+    pub(crate) fn from_vars(
+        key_var: &str,
+        base_var: &str,
+        key_required: bool,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
         let mut settings = Settings::default();
-        match std::env::var(key_var) {
-            Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
+        match var(key_var) {
+            Some(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
             _ if key_required => {
                 return Err(Error::config(format!(
                     "environment variable {key_var} is not set"
@@ -57,7 +76,7 @@ impl Settings {
             }
             _ => {}
         }
-        if let Ok(base) = std::env::var(base_var)
+        if let Some(base) = var(base_var)
             && !base.trim().is_empty()
         {
             settings.base_url = Some(base.trim().to_owned());

@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 
 use crate::error::Error;
 use crate::provider::ChatProvider;
-use crate::providers::common::{Auth, Settings, common_builder_methods};
+use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
 use crate::transport::Endpoint;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
@@ -141,11 +141,20 @@ impl OpenAiCompatible {
     /// # Errors
     /// `ErrorKind::Config` when a required key is not set or a value is invalid.
     pub fn from_env(preset: Preset) -> Result<Self, Error> {
+        Self::from_vars(preset, env_var)
+    }
+
+    /// As [`OpenAiCompatible::from_env`], reading variables through `var`.
+    pub(crate) fn from_vars(
+        preset: Preset,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
         let mut builder = Self::preset(preset);
-        builder.settings = Settings::from_env(
+        builder.settings = Settings::from_vars(
             preset.api_key_env(),
             &preset.base_url_env(),
             preset.key_required(),
+            var,
         )?;
         builder.build()
     }

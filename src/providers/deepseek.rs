@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 
 use crate::error::Error;
 use crate::provider::ChatProvider;
-use crate::providers::common::{Auth, Settings, common_builder_methods};
+use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
 use crate::transport::Endpoint;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
@@ -48,8 +48,13 @@ impl DeepSeek {
     /// # Errors
     /// `ErrorKind::Config` when `DEEPSEEK_API_KEY` is not set or a value is invalid.
     pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(env_var)
+    }
+
+    /// As [`DeepSeek::from_env`], reading variables through `var`.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         DeepSeekBuilder {
-            settings: Settings::from_env("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", true)?,
+            settings: Settings::from_vars("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", true, var)?,
         }
         .build()
     }

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::Error;
 use crate::provider::ChatProvider;
-use crate::providers::common::{Auth, Settings, common_builder_methods};
+use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
 use crate::transport::Endpoint;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
@@ -54,10 +54,15 @@ impl OpenAi {
     /// # Errors
     /// `ErrorKind::Config` when `OPENAI_API_KEY` is not set or a value is invalid.
     pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(env_var)
+    }
+
+    /// As [`OpenAi::from_env`], reading variables through `var`.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         OpenAiBuilder {
-            settings: Settings::from_env("OPENAI_API_KEY", "OPENAI_BASE_URL", true)?,
-            organization: std::env::var("OPENAI_ORG_ID").ok(),
-            project: std::env::var("OPENAI_PROJECT_ID").ok(),
+            settings: Settings::from_vars("OPENAI_API_KEY", "OPENAI_BASE_URL", true, &var)?,
+            organization: var("OPENAI_ORG_ID"),
+            project: var("OPENAI_PROJECT_ID"),
         }
         .build()
     }

@@ -76,7 +76,9 @@ pub(crate) enum Call {
     Stream,
 }
 
-/// A successful attempt's answer.
+/// A successful attempt's answer. (Lives briefly on the stack of one request; boxing the
+/// stream would cost an allocation per request for nothing.)
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Answer {
     Chat(Box<ChatResponse>),
     Stream(ChatStream),

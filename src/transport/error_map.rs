@@ -79,10 +79,16 @@ pub(crate) fn from_status(
             }
         }
     };
-    let request_id = ["x-request-id", "request-id", "x-goog-request-id"]
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok())
-        .map(str::to_owned);
+    // DeepSeek sends no `x-request-id`, only `x-ds-trace-id`.
+    let request_id = [
+        "x-request-id",
+        "request-id",
+        "x-goog-request-id",
+        "x-ds-trace-id",
+    ]
+    .iter()
+    .find_map(|name| headers.get(*name)?.to_str().ok())
+    .map(str::to_owned);
     let should_retry = match headers.get("x-should-retry").map(|v| v.as_bytes()) {
         Some(b"true") => Some(true),
         Some(b"false") => Some(false),
@@ -124,10 +130,11 @@ fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
 
 /// A transport failure from reqwest, without the URL (which may hold a key).
 pub(crate) fn from_reqwest(err: reqwest::Error) -> Error {
+    // reqwest reports a body that breaks off while `chunk()` or `bytes_stream()` reads it as a
+    // "decode" error; the library never asks reqwest to decode anything (JSON is parsed here), so
+    // every such failure is the connection's, and may succeed on retry.
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
-    } else if err.is_decode() {
-        ErrorKind::Decode
     } else {
         ErrorKind::Network
     };

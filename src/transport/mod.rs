@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::types::stream::StreamMeta;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta};
 
-pub(crate) use error_map::ErrorDetail;
+pub(crate) use error_map::{ErrorDetail, kind_for_status};
 pub(crate) use sse::SseEvent;
 
 /// How long each stage of a provider call may take.
@@ -169,7 +169,16 @@ impl Endpoint {
             if !(200..300).contains(&status) {
                 return Err(self.status_error(dialect, status, &headers, &body));
             }
-            dialect.decode(&body)
+            dialect.decode(&body).map_err(|err| {
+                // A 2xx whose body is the provider's error object is mapped like any error
+                // answer: it keeps its status, body and request id, and loses the key.
+                let detail = dialect.error_detail(status, &body);
+                if detail.recognized {
+                    error_map::from_status(status, &headers, &body, detail, self.secret())
+                } else {
+                    err
+                }
+            })
         };
         let result = match total {
             Some(limit) => tokio::time::timeout(limit, call)

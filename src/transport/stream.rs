@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::transport::error_map;
 use crate::transport::sse::{SseDecoder, SseItem};
 use crate::transport::{StreamDecoder, StreamOut};
@@ -151,9 +151,14 @@ impl DeltaSource for WireStream {
                     }
                 }
                 Poll::Ready(Some(Err(err))) => {
+                    // The body broke off before the terminal marker: the stream is truncated
+                    // (a read timeout stays a timeout).
                     let err = error_map::from_reqwest(err);
-                    let err = Error::new(err.kind(), "the stream broke off").with_source(err);
-                    this.end_with(err);
+                    let kind = match err.kind() {
+                        ErrorKind::Timeout => ErrorKind::Timeout,
+                        _ => ErrorKind::StreamTruncated,
+                    };
+                    this.end_with(Error::new(kind, "the stream broke off").with_source(err));
                 }
                 Poll::Ready(None) => {
                     this.body = None;

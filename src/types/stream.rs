@@ -56,6 +56,8 @@ pub enum Delta {
 pub(crate) struct StreamMeta {
     pub(crate) id: Option<String>,
     pub(crate) model: Option<String>,
+    /// The cost the provider reported (OpenRouter's `usage.cost`), for the folded response.
+    pub(crate) cost: Option<f64>,
 }
 
 /// A source of deltas that may also fill in the stream's id and model as it learns them.
@@ -169,12 +171,14 @@ impl ChatStream {
         while let Some(item) = self.next().await {
             fold.push(item?);
         }
-        Ok(fold.finish(
+        let mut response = fold.finish(
             self.meta.id.take().unwrap_or_default(),
             self.provider.clone(),
             self.model().to_owned(),
             self.route.take(),
-        ))
+        );
+        response.cost = self.meta.cost;
+        Ok(response)
     }
 }
 

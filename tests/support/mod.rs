@@ -4,7 +4,8 @@
 //! headers, a blank line and the body exactly as the provider sends it. The server answers each
 //! request with the next fixture, writing the body in pieces of 1 to 7 bytes (as chunked transfer
 //! chunks when the fixture says `transfer-encoding: chunked`, else with a content length), and
-//! records every request it receives.
+//! records every request it receives. A response may also end abnormally (see [`Ending`]): never
+//! answer, stall after part of the body, or drop the connection mid-body.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::VecDeque;
@@ -15,6 +16,20 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How the server ends a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The whole body, then (for chunked bodies) the terminating chunk.
+    Complete,
+    /// Reads the request and never answers (not even the status line).
+    StallBeforeHead,
+    /// Sends the head and the first `n` body bytes, then keeps the connection open, silent.
+    StallAfter(usize),
+    /// Sends the head and the first `n` body bytes, then closes the connection without finishing
+    /// the body (no terminating chunk, or fewer bytes than the content length).
+    CutAfter(usize),
+}
+
 /// A canned raw HTTP response.
 #[derive(Debug, Clone)]
 pub struct Canned {
@@ -23,6 +38,7 @@ pub struct Canned {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub chunked: bool,
+    pub ending: Ending,
 }
 
 impl Canned {
@@ -52,7 +68,8 @@ impl Canned {
                 chunked = true;
                 continue;
             }
-            if k == "content-length" {
+            // The server frames the body itself and closes the connection after each response.
+            if k == "content-length" || k == "connection" {
                 continue;
             }
             headers.push((k, v));
@@ -63,7 +80,29 @@ impl Canned {
             headers,
             body: body.to_vec(),
             chunked,
+            ending: Ending::Complete,
         }
+    }
+
+    /// The same response, ended as `ending` says.
+    pub fn ending(mut self, ending: Ending) -> Canned {
+        self.ending = ending;
+        self
+    }
+
+    /// The body's text (fixtures that are UTF-8).
+    pub fn body_text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+
+    /// The offset just past the first occurrence of `marker` in the body.
+    pub fn offset_after(&self, marker: &str) -> usize {
+        let m = marker.as_bytes();
+        self.body
+            .windows(m.len())
+            .position(|w| w == m)
+            .unwrap_or_else(|| panic!("`{marker}` is not in the body"))
+            + m.len()
     }
 
     /// A JSON response.
@@ -74,6 +113,7 @@ impl Canned {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
             chunked: false,
+            ending: Ending::Complete,
         }
     }
 
@@ -88,6 +128,7 @@ impl Canned {
             )],
             body: body.as_bytes().to_vec(),
             chunked: true,
+            ending: Ending::Complete,
         }
     }
 }
@@ -182,50 +223,60 @@ async fn serve(
 ) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut rng = fastrand::Rng::with_seed(seed);
-    // One request per connection: every response says `connection: close`.
-    {
-        let Some(req) = read_request(&mut sock).await? else {
-            return Ok(());
-        };
-        received.lock().unwrap().push(req);
-        let Some(canned) = queue.lock().unwrap().pop_front() else {
-            sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n")
-                .await?;
-            return Ok(());
-        };
-        let mut head = format!("HTTP/1.1 {} {}\r\n", canned.status, canned.reason);
-        for (k, v) in &canned.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
+    // One response per connection (`connection: close`).
+    let Some(req) = read_request(&mut sock).await? else {
+        return Ok(());
+    };
+    received.lock().unwrap().push(req);
+    let Some(canned) = queue.lock().unwrap().pop_front() else {
+        sock.write_all(b"HTTP/1.1 599 No Fixture\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+        return Ok(());
+    };
+    if canned.ending == Ending::StallBeforeHead {
+        std::future::pending::<()>().await;
+    }
+    let limit = match canned.ending {
+        Ending::StallAfter(n) | Ending::CutAfter(n) => n.min(canned.body.len()),
+        _ => canned.body.len(),
+    };
+    let mut head = format!("HTTP/1.1 {} {}\r\n", canned.status, canned.reason);
+    for (k, v) in &canned.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if canned.chunked {
+        head.push_str("transfer-encoding: chunked\r\n");
+    } else {
+        head.push_str(&format!("content-length: {}\r\n", canned.body.len()));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    sock.write_all(head.as_bytes()).await?;
+    let mut rest = &canned.body[..limit];
+    while !rest.is_empty() {
+        let n = rng.usize(1..=7).min(rest.len());
+        let (piece, tail) = rest.split_at(n);
         if canned.chunked {
-            head.push_str("transfer-encoding: chunked\r\n");
+            let mut framed = format!("{n:x}\r\n").into_bytes();
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+            sock.write_all(&framed).await?;
         } else {
-            head.push_str(&format!("content-length: {}\r\n", canned.body.len()));
-        }
-        head.push_str("connection: close\r\n\r\n");
-        sock.write_all(head.as_bytes()).await?;
-        let mut rest = &canned.body[..];
-        while !rest.is_empty() {
-            let n = rng.usize(1..=7).min(rest.len());
-            let (piece, tail) = rest.split_at(n);
-            if canned.chunked {
-                let mut framed = format!("{n:x}\r\n").into_bytes();
-                framed.extend_from_slice(piece);
-                framed.extend_from_slice(b"\r\n");
-                sock.write_all(&framed).await?;
-            } else {
-                sock.write_all(piece).await?;
-            }
-            sock.flush().await?;
-            tokio::task::yield_now().await;
-            rest = tail;
-        }
-        if canned.chunked {
-            sock.write_all(b"0\r\n\r\n").await?;
+            sock.write_all(piece).await?;
         }
         sock.flush().await?;
-        Ok(())
+        tokio::task::yield_now().await;
+        rest = tail;
     }
+    match canned.ending {
+        Ending::StallAfter(_) => std::future::pending::<()>().await,
+        Ending::CutAfter(_) => return Ok(()),
+        _ => {}
+    }
+    if canned.chunked {
+        sock.write_all(b"0\r\n\r\n").await?;
+    }
+    sock.flush().await?;
+    Ok(())
 }
 
 async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Received>> {

@@ -197,11 +197,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
     if req.extra.is_empty() {
         return serde_json::to_vec(&body).map_err(encode_error);
     }
-    // Extra fields override ours, so merge as a map (only when there are any).
-    let mut map: Map<String, Value> = match serde_json::to_value(&body).map_err(encode_error)? {
-        Value::Object(map) => map,
-        _ => unreachable!("a struct serializes to an object"),
-    };
+    // Extra fields override ours, so merge as a map (only when there are any). The map is read
+    // back from our JSON text rather than built with `to_value`, which would widen `f32`s
+    // (`top_p: 0.9` would be sent as 0.8999999761581421).
+    let ours = serde_json::to_vec(&body).map_err(encode_error)?;
+    let mut map: Map<String, Value> = serde_json::from_slice(&ours).map_err(encode_error)?;
     for (k, v) in &req.extra {
         map.insert(k.clone(), v.clone());
     }

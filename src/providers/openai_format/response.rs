@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
-use crate::transport::ErrorDetail;
+use crate::transport::{ErrorDetail, kind_for_status};
 use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
 
 #[derive(Deserialize)]
@@ -202,6 +202,9 @@ pub(super) fn error_detail(_status: u16, body: &[u8]) -> ErrorDetail {
     };
     match value.get("error") {
         Some(error) => detail_from_error_value(error),
+        // vLLM and Mistral send the error object itself: `{"object": "error", "message", "type",
+        // "code"}`.
+        None if is_error_object(&value) => detail_from_error_value(&value),
         None => {
             let message = ["detail", "message"]
                 .iter()
@@ -214,6 +217,11 @@ pub(super) fn error_detail(_status: u16, body: &[u8]) -> ErrorDetail {
             }
         }
     }
+}
+
+/// Whether a JSON object is itself an error (`"object": "error"`, as vLLM and Mistral send).
+pub(super) fn is_error_object(value: &Value) -> bool {
+    value.get("object").and_then(Value::as_str) == Some("error")
 }
 
 /// The detail of an `error` value (object or string), with the kind its type/code implies.
@@ -234,10 +242,18 @@ pub(super) fn detail_from_error_value(error: &Value) -> ErrorDetail {
     };
     let code = text_field("code");
     let kind_name = text_field("type");
+    // A numeric code is an HTTP status (OpenRouter: "the same status code as error.code"),
+    // which matters when the error arrives inside a 200.
+    let status_code = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c));
     let kind = [code.as_deref(), kind_name.as_deref()]
         .into_iter()
         .flatten()
-        .find_map(kind_for_code);
+        .find_map(kind_for_code)
+        .or(status_code.map(kind_for_status));
     ErrorDetail {
         recognized: true,
         message: text_field("message"),
@@ -260,8 +276,13 @@ fn kind_for_code(code: &str) -> Option<ErrorKind> {
         "invalid_api_key" | "authentication_error" | "permission_error" => ErrorKind::Auth,
         "content_filter" | "content_policy_violation" => ErrorKind::ContentFilter,
         "model_not_found" => ErrorKind::NotFound,
-        "server_error" | "internal_error" => ErrorKind::Server,
-        "overloaded_error" | "server_overloaded" | "engine_overloaded" => ErrorKind::Overloaded,
+        // `server_error` is deliberately absent: OpenAI sends it with 500 and with 503 ("That
+        // model is currently overloaded"), so the status says more than the type does.
+        "overloaded_error"
+        | "server_overloaded"
+        | "engine_overloaded"
+        | "server_is_overloaded"
+        | "service_unavailable_error" => ErrorKind::Overloaded,
         _ => return None,
     })
 }

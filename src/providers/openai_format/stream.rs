@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::response::{WireUsage, detail_from_error_value, finish_reason};
 use crate::error::{Error, ErrorKind};
 use crate::transport::{SseEvent, StreamDecoder, StreamOut};
-use crate::types::Delta;
+use crate::types::{Delta, FinishReason};
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
@@ -25,6 +25,8 @@ struct Chunk<'a> {
     usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -95,10 +97,13 @@ where
     d.deserialize_option(First)
 }
 
-/// Stream state: only whether `[DONE]` has arrived.
+/// Stream state: whether `[DONE]` has arrived, and whether the model refused.
 #[derive(Debug, Default)]
 pub(super) struct OpenAiStream {
     done: bool,
+    /// A `refusal` arrived: the answer ends as `ContentFilter` whatever `finish_reason` says
+    /// (OpenAI sends `stop`), as a non-streamed refusal does.
+    refused: bool,
 }
 
 fn non_empty(s: Option<Cow<'_, str>>) -> Option<String> {
@@ -120,6 +125,11 @@ impl StreamDecoder for OpenAiStream {
         if let Some(error) = &chunk.error {
             return Err(detail_from_error_value(error).into_stream_error(ErrorKind::Server));
         }
+        if chunk.object.as_deref() == Some("error") {
+            // vLLM's error object, sent as a chunk of its own: `{"object": "error", "message"…}`.
+            let value: Value = serde_json::from_str(data).unwrap_or_default();
+            return Err(detail_from_error_value(&value).into_stream_error(ErrorKind::Server));
+        }
         if out.meta.id.is_none() {
             out.meta.id = non_empty(chunk.id);
         }
@@ -135,8 +145,8 @@ impl StreamDecoder for OpenAiStream {
                     out.push(Delta::Text(t));
                 }
                 if let Some(t) = non_empty(delta.refusal) {
+                    self.refused = true;
                     out.push(Delta::Text(t));
-                    out.push(Delta::Finish(crate::FinishReason::ContentFilter));
                 }
                 for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
                     let (name, arguments) = match call.function {
@@ -152,11 +162,20 @@ impl StreamDecoder for OpenAiStream {
                 }
             }
             if let Some(reason) = choice.finish_reason.as_deref().and_then(finish_reason) {
-                out.push(Delta::Finish(reason));
+                out.push(Delta::Finish(if self.refused {
+                    FinishReason::ContentFilter
+                } else {
+                    reason
+                }));
             }
         }
-        if let Some(usage) = chunk.usage.as_ref().and_then(WireUsage::normalize) {
-            out.push(Delta::Usage(usage));
+        if let Some(usage) = &chunk.usage {
+            if let Some(normalized) = usage.normalize() {
+                out.push(Delta::Usage(normalized));
+            }
+            if usage.cost.is_some() {
+                out.meta.cost = usage.cost;
+            }
         }
         Ok(())
     }
