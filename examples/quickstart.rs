@@ -4,16 +4,18 @@
 //! ```sh
 //! cargo run --example quickstart                         # simulator, no keys needed
 //! OPENAI_API_KEY=sk-… cargo run --example quickstart      # the real OpenAI API
-//! DEEPSEEK_API_KEY=sk-… cargo run --example quickstart    # the real DeepSeek API
 //! ```
+//!
+//! Each of `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY` and `DEEPSEEK_API_KEY` that is
+//! set adds that real provider; with none set, all four run against the simulator.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use modelgate::providers::{DeepSeek, OpenAi};
+use modelgate::providers::{Anthropic, DeepSeek, Gemini, OpenAi};
 use modelgate::simulator::{Scenario, Simulator, Wire};
-use modelgate::{ChatProvider, ChatRequest, Delta, Message, Role, Tool, ToolChoice};
+use modelgate::{ChatProvider, ChatRequest, Delta, Message, Tool, ToolChoice};
 use serde_json::json;
 
 /// One provider to demonstrate, and the model to ask.
@@ -22,20 +24,30 @@ struct Demo {
     model: &'static str,
 }
 
+impl Demo {
+    fn new(provider: impl ChatProvider + 'static, model: &'static str) -> Self {
+        Demo {
+            provider: Arc::new(provider),
+            model,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Every provider with a key in the environment; none means the simulator plays all four.
     let mut demos = Vec::new();
     if std::env::var_os("OPENAI_API_KEY").is_some() {
-        demos.push(Demo {
-            provider: Arc::new(OpenAi::from_env()?),
-            model: "gpt-4o-mini",
-        });
+        demos.push(Demo::new(OpenAi::from_env()?, "gpt-4o-mini"));
+    }
+    if std::env::var_os("ANTHROPIC_API_KEY").is_some() {
+        demos.push(Demo::new(Anthropic::from_env()?, "claude-3-5-haiku-latest"));
+    }
+    if std::env::var_os("GEMINI_API_KEY").is_some() {
+        demos.push(Demo::new(Gemini::from_env()?, "gemini-2.5-flash"));
     }
     if std::env::var_os("DEEPSEEK_API_KEY").is_some() {
-        demos.push(Demo {
-            provider: Arc::new(DeepSeek::from_env()?),
-            model: "deepseek-chat",
-        });
+        demos.push(Demo::new(DeepSeek::from_env()?, "deepseek-chat"));
     }
     // Keep the simulator alive for the whole run when it is used.
     let simulator = if demos.is_empty() {
@@ -44,24 +56,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "No API keys set: using the built-in simulator at http://{}",
             sim.addr()
         );
-        demos.push(Demo {
-            provider: Arc::new(
+        let key = "sim-key";
+        demos = vec![
+            Demo::new(
                 OpenAi::builder()
-                    .api_key("sim")
+                    .api_key(key)
                     .base_url(sim.base_url(Wire::OpenAi))
                     .build()?,
+                "gpt-4o-mini",
             ),
-            model: "gpt-4o-mini",
-        });
-        demos.push(Demo {
-            provider: Arc::new(
+            Demo::new(
+                Anthropic::builder()
+                    .api_key(key)
+                    .base_url(sim.base_url(Wire::Anthropic))
+                    .build()?,
+                "claude-3-5-haiku-latest",
+            ),
+            Demo::new(
+                Gemini::builder()
+                    .api_key(key)
+                    .base_url(sim.base_url(Wire::Gemini))
+                    .build()?,
+                "gemini-2.5-flash",
+            ),
+            Demo::new(
                 DeepSeek::builder()
-                    .api_key("sim")
+                    .api_key(key)
                     .base_url(sim.base_url(Wire::DeepSeek))
                     .build()?,
+                "deepseek-chat",
             ),
-            model: "deepseek-chat",
-        });
+        ];
         Some(sim)
     } else {
         None
@@ -138,8 +163,9 @@ async fn run(demo: &Demo, sim: Option<&Simulator>) -> Result<(), Box<dyn std::er
         return Ok(());
     };
     println!("tool call: {}({})", call.name, call.arguments);
-    let mut turn = Message::new(Role::Assistant).with_tool_call(call.clone());
-    turn.reasoning = answer.reasoning.clone();
+    // Send the assistant turn back as it came (reasoning and signatures included: some
+    // providers require them in tool loops).
+    let turn: Message = answer.message.clone();
     script(Scenario::text("It is 18 °C and sunny in Paris.").with_usage(85, 12));
     let follow_up = ChatRequest {
         tool_choice: None,
