@@ -2,6 +2,14 @@
 //! normalized types and the provider's wire format; HTTP is the transport's.
 
 pub(crate) mod common;
+#[cfg(any(
+    feature = "openai",
+    feature = "deepseek",
+    feature = "compat",
+    feature = "anthropic",
+    feature = "gemini"
+))]
+pub(crate) mod serde_util;
 
 #[cfg(any(feature = "openai", feature = "deepseek", feature = "compat"))]
 mod openai_format;

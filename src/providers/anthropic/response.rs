@@ -8,19 +8,20 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::opt_cow;
 use crate::transport::ErrorDetail;
 use crate::transport::retry_after::parse_rfc3339;
 use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
 
 #[derive(Deserialize)]
 struct WireMessage<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     model: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     content: Vec<WireBlock<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     stop_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -32,7 +33,7 @@ struct WireMessage<'a> {
 struct WireBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     text: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<String>,
@@ -40,9 +41,9 @@ struct WireBlock<'a> {
     name: Option<String>,
     #[serde(default, borrow)]
     input: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     signature: Option<Cow<'a, str>>,
 }
 

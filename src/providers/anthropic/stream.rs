@@ -10,12 +10,13 @@ use serde::Deserialize;
 
 use super::response::{ErrorBody, WireUsage, finish_reason};
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::opt_cow;
 use crate::transport::{ErrorDetail, SseEvent, StreamDecoder, StreamOut};
 use crate::types::Delta;
 
 #[derive(Deserialize)]
 struct Tagged<'a> {
-    #[serde(rename = "type", default, borrow)]
+    #[serde(rename = "type", default, borrow, deserialize_with = "opt_cow")]
     kind: Option<Cow<'a, str>>,
 }
 
@@ -27,9 +28,9 @@ struct MessageStart<'a> {
 
 #[derive(Deserialize)]
 struct StartMessage<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     model: Option<Cow<'a, str>>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -46,15 +47,15 @@ struct BlockStart<'a> {
 struct StartBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     signature: Option<Cow<'a, str>>,
 }
 
@@ -69,13 +70,13 @@ struct BlockDelta<'a> {
 struct DeltaBody<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     partial_json: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     signature: Option<Cow<'a, str>>,
 }
 
@@ -89,7 +90,7 @@ struct MessageDelta<'a> {
 
 #[derive(Deserialize)]
 struct MessageDeltaBody<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     stop_reason: Option<Cow<'a, str>>,
 }
 

@@ -5,14 +5,14 @@
 //! `GenerateContentResponse`s.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::{first, opt_cow};
 use crate::transport::ErrorDetail;
 use crate::transport::retry_after::parse_google_duration;
 use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
@@ -22,7 +22,7 @@ use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolC
 pub(super) struct WireResponse<'a> {
     // Only the first candidate matters (candidateCount is never set); reading it this way
     // allocates no Vec per chunk.
-    #[serde(default, borrow, deserialize_with = "first_candidate")]
+    #[serde(default, borrow, deserialize_with = "first")]
     pub(super) candidates: Option<Candidate<'a>>,
     #[serde(default, borrow)]
     pub(super) prompt_feedback: Option<PromptFeedback<'a>>,
@@ -140,45 +140,6 @@ impl UsageMetadata {
             reasoning_tokens: thoughts,
         })
     }
-}
-
-/// An optional string borrowed from the input when it has no escapes. (serde borrows a bare
-/// `Cow<str>` field, but a `Cow` inside an `Option` would always be copied.)
-fn opt_cow<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    #[derive(Deserialize)]
-    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
-    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
-}
-
-fn first_candidate<'de, D>(d: D) -> Result<Option<Candidate<'de>>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct First;
-    impl<'de> Visitor<'de> for First {
-        type Value = Option<Candidate<'de>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an array of candidates or null")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(First)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let first = seq.next_element()?;
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(first)
-        }
-    }
-    d.deserialize_option(First)
 }
 
 /// Ids for function calls the server sent without one: `call_<n>_<token>`, where `n` counts the

@@ -1,31 +1,30 @@
 //! OpenAI-format stream chunks → deltas.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::response::{WireUsage, detail_from_error_value, finish_reason};
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::{first, opt_cow};
 use crate::transport::{SseEvent, StreamDecoder, StreamOut};
 use crate::types::{Delta, FinishReason};
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     model: Option<Cow<'a, str>>,
     // Only the first choice matters; reading it this way allocates no Vec per chunk.
-    #[serde(default, borrow, deserialize_with = "first_choice")]
+    #[serde(default, borrow, deserialize_with = "first")]
     choices: Option<ChunkChoice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<Value>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     object: Option<Cow<'a, str>>,
 }
 
@@ -33,19 +32,19 @@ struct Chunk<'a> {
 struct ChunkChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<ChunkDelta<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ChunkDelta<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     reasoning: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolCallFragment<'a>>>,
@@ -55,7 +54,7 @@ struct ChunkDelta<'a> {
 struct ToolCallFragment<'a> {
     #[serde(default)]
     index: Option<usize>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     function: Option<FunctionFragment<'a>>,
@@ -63,38 +62,10 @@ struct ToolCallFragment<'a> {
 
 #[derive(Deserialize)]
 struct FunctionFragment<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     arguments: Option<Cow<'a, str>>,
-}
-
-fn first_choice<'de, D>(d: D) -> Result<Option<ChunkChoice<'de>>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct First;
-    impl<'de> Visitor<'de> for First {
-        type Value = Option<ChunkChoice<'de>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an array of choices or null")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_seq(First)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let first = seq.next_element()?;
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(first)
-        }
-    }
-    d.deserialize_option(First)
 }
 
 /// Stream state: whether `[DONE]` has arrived, and whether the model refused.
