@@ -207,7 +207,7 @@ pub(crate) enum Permit {
     },
 }
 
-    #[cfg(test)]
+#[cfg(test)]
 impl Permit {
     /// Whether the request may be sent.
     pub(crate) fn is_allowed(self) -> bool {
