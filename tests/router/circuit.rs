@@ -220,3 +220,35 @@ async fn a_cancelled_probe_frees_the_half_open_slot() {
         Some(CircuitStatus::Closed)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_circuit_opened_by_a_failed_attempt_stops_its_retries() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route(
+            "chat",
+            [
+                Target::new(p.clone(), "model-a"),
+                Target::new(p.clone(), "model-b"),
+            ],
+        )
+        .retry(RetryPolicy::default().with_base_delay(ms(0)))
+        .circuit_breaker(breaker().with_min_requests(1))
+        .build()
+        .unwrap();
+    sim.enqueue_for_model("model-a", Scenario::overloaded());
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    // The retry meets the open circuit: skipped once, then the next target serves.
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Server)),
+            ("model-a", R::Retry, O::Skipped(ErrorKind::CircuitOpen)),
+            ("model-b", R::Fallback, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-a"), 1);
+}
