@@ -65,6 +65,11 @@ pub use types::{
     ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 
+/// The README's code blocks, compiled as doctests.
+#[cfg(all(doctest, feature = "openai", feature = "deepseek"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // Every public handle must be shareable across tasks.
 #[allow(dead_code)]
 fn assert_send_sync() {

@@ -103,6 +103,35 @@ impl Log {
     }
 }
 
+/// What one request has spent, per position in its route and in total.
+struct Tally {
+    /// Retries made on each target.
+    retries: Vec<u32>,
+    /// Retries made by the whole request (waits for a resting target included).
+    retries_total: u32,
+    /// Whether each target was called.
+    called: Vec<bool>,
+    /// Whether each target was last seen resting after a rate limit.
+    rested: Vec<bool>,
+    /// Whether the one free wait for a resting target was used.
+    waited_free: bool,
+    /// Hedges the request may still send.
+    hedges_left: u32,
+}
+
+impl Tally {
+    fn new(targets: usize, hedges: u32) -> Self {
+        Tally {
+            hedges_left: hedges,
+            retries: vec![0; targets],
+            retries_total: 0,
+            called: vec![false; targets],
+            rested: vec![false; targets],
+            waited_free: false,
+        }
+    }
+}
+
 /// Records `Outcome::Other` for a circuit probe whose attempt was dropped before it finished (a
 /// hedge loser, a cancelled request), so that the next probe need not wait for it.
 struct ProbeGuard<'a> {
@@ -180,70 +209,55 @@ impl Shared {
             budget.on_request();
         }
         let mut log = Log::default();
-        let mut retries_total = 0u32;
-        let mut pos = 0usize;
-        let mut reason = AttemptReason::First;
-        let mut waited_for_rest = false;
+        let hedges = self.hedge.as_ref().map_or(0, HedgePolicy::max_hedges);
+        let mut tally = Tally::new(targets.len(), hedges);
+        // The first pass goes through the targets in order; `forward` is its next position.
+        let mut forward = 0usize;
         loop {
-            if pos >= targets.len() {
-                // Every target was tried or skipped. If some only rest, wait for the earliest
-                // when that fits the deadline (once); otherwise fail.
-                let now = Instant::now();
-                let ready_at = targets.iter().map(|&i| self.ready_at(i, now));
-                match rest::choose(ready_at, now, self.retry.wait_limit(now, deadline)) {
-                    rest::Choice::WaitUntil(at, index)
-                        if !waited_for_rest && !log.errors.is_empty() =>
-                    {
-                        tracing::debug!(
-                            wait_ms = (at - now).as_millis() as u64,
-                            "every target rests; waiting"
-                        );
-                        tokio::time::sleep_until(at).await;
-                        waited_for_rest = true;
-                        pos = index;
-                        reason = AttemptReason::Retry;
-                    }
-                    _ => return Err(self.exhausted(log, deadline)),
-                }
-            }
-            let slot_index = targets[pos];
-            let probe = match self.admit(slot_index, Instant::now()) {
-                Ok(probe) => probe,
-                Err(skip) => {
-                    let record = self.record(
-                        slot_index,
-                        reason,
-                        AttemptOutcome::Skipped(skip.kind()),
-                        Duration::ZERO,
-                    );
-                    log.failed(record, skip);
-                    pos += 1;
-                    reason = AttemptReason::Fallback;
-                    continue;
+            let (pos, mut reason) = if forward < targets.len() {
+                forward += 1;
+                let reason = if log.attempts.is_empty() {
+                    AttemptReason::First
+                } else {
+                    AttemptReason::Fallback
+                };
+                (forward - 1, reason)
+            } else {
+                // Every target was tried or skipped. Wait for a resting one, if any fits.
+                match self.wait_for_rest(targets, &mut tally, deadline).await {
+                    Some(pos) => (pos, AttemptReason::Retry),
+                    None => return Err(self.exhausted(log, deadline)),
                 }
             };
-            let mut retries_of_target = 0u32;
-            let mut probe = Some(probe);
+            let slot_index = targets[pos];
             loop {
-                let is_probe = match probe.take() {
-                    Some(p) => p,
-                    None => match self.admit(slot_index, Instant::now()) {
-                        Ok(p) => p,
-                        Err(skip) => {
-                            let record = self.record(
-                                slot_index,
-                                reason,
-                                AttemptOutcome::Skipped(skip.kind()),
-                                Duration::ZERO,
-                            );
-                            log.failed(record, skip);
-                            break;
-                        }
-                    },
+                let is_probe = match self.admit(slot_index, Instant::now()) {
+                    Ok(probe) => probe,
+                    Err(skip) => {
+                        tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
+                        let record = self.record(
+                            slot_index,
+                            reason,
+                            AttemptOutcome::Skipped(skip.kind()),
+                            Duration::ZERO,
+                        );
+                        log.failed(record, skip);
+                        break;
+                    }
                 };
+                tally.called[pos] = true;
                 let result = self
                     .hedged_attempt(
-                        route, targets, pos, is_probe, req, call, reason, deadline, &mut log,
+                        route,
+                        targets,
+                        pos,
+                        is_probe,
+                        req,
+                        call,
+                        reason,
+                        deadline,
+                        &mut tally.hedges_left,
+                        &mut log,
                     )
                     .await;
                 if let Some((answer, served)) = result {
@@ -256,17 +270,17 @@ impl Shared {
                 }
                 let kind = err.kind();
                 if kind == ErrorKind::ContextLength {
-                    // Move on only to a target with a larger window.
+                    // Move on only to a later target with a larger window.
                     let current = self.slots[slot_index].target.context_window.unwrap_or(0);
-                    match targets[pos + 1..].iter().position(|&i| {
+                    let larger = targets.iter().enumerate().skip(pos + 1).find(|&(_, &i)| {
                         self.slots[i]
                             .target
                             .context_window
                             .is_some_and(|w| w > current)
-                    }) {
-                        Some(offset) => {
-                            pos += 1 + offset;
-                            reason = AttemptReason::Fallback;
+                    });
+                    match larger {
+                        Some((next, _)) => {
+                            forward = forward.max(next);
                             break;
                         }
                         None => return Err(log.take_last()),
@@ -277,19 +291,25 @@ impl Shared {
                     // The caller's to fix: surface it at once.
                     return Err(log.take_last());
                 }
-                // A rate-limited target rests (its attempt recorded the rest); another serves.
-                let other_ready = kind == ErrorKind::RateLimited
-                    && targets[pos + 1..]
-                        .iter()
-                        .any(|&i| self.is_available(i, now));
-                let decision = if other_ready {
-                    RetryDecision::GiveUp(super::retry::GiveUpReason::NotRetryable)
-                } else {
+                if kind == ErrorKind::RateLimited && err.is_retryable() {
+                    // A target told to wait rests (its attempt recorded the rest): another target
+                    // serves meanwhile, and it is only waited for once none can.
+                    let rests = self.slots[slot_index].state().rest.is_resting(now);
+                    tally.rested[pos] = rests;
+                    if rests
+                        || targets[forward..]
+                            .iter()
+                            .any(|&i| self.is_available(i, now))
+                    {
+                        break;
+                    }
+                }
+                let decision = {
                     let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
                     self.retry.decide(
                         err,
-                        retries_of_target,
-                        retries_total,
+                        tally.retries[pos],
+                        tally.retries_total,
                         now,
                         deadline,
                         &mut rng,
@@ -299,19 +319,72 @@ impl Shared {
                     RetryDecision::RetryAfter(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, kind = %kind, "retrying");
                         tokio::time::sleep(wait).await;
-                        retries_of_target += 1;
-                        retries_total += 1;
+                        tally.retries[pos] += 1;
+                        tally.retries_total += 1;
                         reason = AttemptReason::Retry;
                     }
-                    RetryDecision::GiveUp(_) if may_fall_back => {
-                        pos += 1;
-                        reason = AttemptReason::Fallback;
-                        break;
-                    }
+                    RetryDecision::GiveUp(_) if may_fall_back => break,
                     RetryDecision::GiveUp(_) => return Err(log.take_last()),
                 }
             }
         }
+    }
+
+    /// Once every target of the route was tried or skipped: waits for the resting target that is
+    /// ready first and returns its position, or `None` when none is worth waiting for.
+    ///
+    /// Only targets that rest (skipped as resting, or rate limited with a `Retry-After` during
+    /// this request) are candidates, and only while their own retries last. The wait must end
+    /// before the request's deadline and within `max_retry_after`. It costs one retry of the
+    /// request's total when the request has already called a target; a request that only met
+    /// resting targets may wait once for free.
+    async fn wait_for_rest(
+        &self,
+        targets: &[usize],
+        tally: &mut Tally,
+        deadline: Option<Instant>,
+    ) -> Option<usize> {
+        let called_any = tally.called.iter().any(|&c| c);
+        let allowed = if called_any {
+            tally.retries_total < self.retry.max_total_retries()
+        } else {
+            !tally.waited_free
+        };
+        if !allowed {
+            return None;
+        }
+        let candidates: Vec<usize> = (0..targets.len())
+            .filter(|&pos| {
+                tally.rested[pos]
+                    && (!tally.called[pos] || tally.retries[pos] < self.retry.max_retries())
+            })
+            .collect();
+        let now = Instant::now();
+        let ready_at = candidates
+            .iter()
+            .map(|&pos| self.ready_at(targets[pos], now));
+        let chosen = match rest::choose(ready_at, now, self.retry.wait_limit(now, deadline)) {
+            rest::Choice::Serve(k) => candidates[k],
+            rest::Choice::WaitUntil(at, k) => {
+                tracing::debug!(
+                    wait_ms = (at - now).as_millis() as u64,
+                    "every target rests; waiting"
+                );
+                tokio::time::sleep_until(at).await;
+                candidates[k]
+            }
+            rest::Choice::FailFast => return None,
+        };
+        tally.rested[chosen] = false;
+        if called_any {
+            tally.retries_total += 1;
+        } else {
+            tally.waited_free = true;
+        }
+        if tally.called[chosen] {
+            tally.retries[chosen] += 1;
+        }
+        Some(chosen)
     }
 
     /// The error when nothing served the request: a `Timeout` when the deadline passed, else
@@ -362,10 +435,12 @@ impl Shared {
         let slot = &self.slots[slot_index];
         let mut state = slot.state();
         if state.rest.is_resting(now) {
+            let left = state.rest.ready_at().map(|at| at - now);
             return Err(Error::new(
                 ErrorKind::RateLimited,
                 "the target rests until its Retry-After has passed",
             )
+            .with_retry_after(left)
             .with_provider(slot.target.provider_name().to_owned()));
         }
         match state.circuit.as_mut().map(|c| c.permit(now)) {
@@ -417,8 +492,12 @@ impl Shared {
         }
     }
 
-    /// One attempt on `targets[pos]`, raced by a hedge on a later target when the policy says so.
-    /// Returns the answer and the slot that served it.
+    /// One attempt on `targets[pos]`, raced by hedges on later targets when the policy says so:
+    /// each time `delay` passes without an answer, one more hedge goes to the next available
+    /// target, while the request has hedges left (`max_hedges`) and the route's budget pays.
+    /// The first success wins and the others are cancelled (dropped, which closes their
+    /// connections). Every attempt is logged in the order it started. Returns the answer and the
+    /// slot that served it.
     #[allow(clippy::too_many_arguments)]
     async fn hedged_attempt(
         &self,
@@ -430,14 +509,13 @@ impl Shared {
         call: Call,
         reason: AttemptReason,
         deadline: Option<Instant>,
+        hedges_left: &mut u32,
         log: &mut Log,
     ) -> Option<(Answer, usize)> {
         let primary_slot = targets[pos];
         let primary_started = Instant::now();
-        let primary = self.attempt(primary_slot, is_probe, req, call, reason, deadline);
-        tokio::pin!(primary);
         let delay = match (&self.hedge, route) {
-            (Some(policy), Some(_)) if pos + 1 < targets.len() => {
+            (Some(policy), Some(_)) if pos + 1 < targets.len() && *hedges_left > 0 => {
                 let state = self.slots[primary_slot].state();
                 let stats = match call {
                     Call::Chat => &state.stats.total,
@@ -447,72 +525,121 @@ impl Shared {
             }
             _ => None,
         };
-        let Some(delay) = delay else {
-            let (result, record) = primary.await;
+        let (Some(delay), Some(route)) = (delay, route) else {
+            let (result, record) = self
+                .attempt(primary_slot, is_probe, req, call, reason, deadline)
+                .await;
             return settle(result, record, primary_slot, log);
         };
-        tokio::select! {
-            (result, record) = &mut primary => return settle(result, record, primary_slot, log),
-            _ = tokio::time::sleep(delay) => {}
+
+        // The racers, in the order they started; each result is kept until the race ends.
+        struct Racer {
+            slot: usize,
+            reason: AttemptReason,
+            started: Instant,
+            result: Option<(Result<Answer, Error>, Attempt)>,
         }
-        // The primary is slow: hedge on the next available target, if the budget allows.
+        let start = |index: usize, slot: usize, probe: bool, reason: AttemptReason| async move {
+            let outcome = self.attempt(slot, probe, req, call, reason, deadline).await;
+            (index, outcome)
+        };
+        let mut racers = vec![Racer {
+            slot: primary_slot,
+            reason,
+            started: primary_started,
+            result: None,
+        }];
+        let mut running = futures::stream::FuturesUnordered::new();
+        running.push(start(0, primary_slot, is_probe, reason));
+        let mut next_candidate = pos + 1;
+        let mut may_hedge = true;
+        let timer = tokio::time::sleep(delay);
+        tokio::pin!(timer);
+        let winner = loop {
+            tokio::select! {
+                Some((index, (result, record))) = running.next() => {
+                    let ok = result.is_ok();
+                    racers[index].result = Some((result, record));
+                    if ok {
+                        break Some(index);
+                    }
+                    if running.is_empty() {
+                        break None;
+                    }
+                }
+                () = &mut timer, if may_hedge => {
+                    match self.start_hedge(route, targets, next_candidate) {
+                        Some((at, slot, probe)) => {
+                            tracing::debug!(delay_ms = delay.as_millis() as u64, "hedging");
+                            *hedges_left -= 1;
+                            next_candidate = at + 1;
+                            racers.push(Racer {
+                                slot,
+                                reason: AttemptReason::Hedge,
+                                started: Instant::now(),
+                                result: None,
+                            });
+                            running.push(start(racers.len() - 1, slot, probe, AttemptReason::Hedge));
+                            may_hedge = *hedges_left > 0 && next_candidate < targets.len();
+                            timer.as_mut().reset(Instant::now() + delay);
+                        }
+                        None => may_hedge = false,
+                    }
+                }
+            }
+        };
+        // Cancel the attempts still running before logging them.
+        drop(running);
+        let mut served = None;
+        for (index, racer) in racers.into_iter().enumerate() {
+            match racer.result {
+                Some((result, record)) => {
+                    if let Some(answer) = settle(result, record, racer.slot, log) {
+                        debug_assert_eq!(Some(index), winner);
+                        served = Some(answer);
+                    }
+                }
+                None => log.attempts.push(self.record(
+                    racer.slot,
+                    racer.reason,
+                    AttemptOutcome::Cancelled,
+                    racer.started.elapsed(),
+                )),
+            }
+        }
+        served
+    }
+
+    /// Admits a hedge on the first available target at or after position `from`, if the route's
+    /// budget pays for it: its position, slot and whether it is a circuit probe.
+    fn start_hedge(
+        &self,
+        route: &Route,
+        targets: &[usize],
+        from: usize,
+    ) -> Option<(usize, usize, bool)> {
         let now = Instant::now();
-        let hedge_slot = targets[pos + 1..]
+        let (at, slot) = targets
             .iter()
             .copied()
-            .find(|&i| self.is_available(i, now));
-        let spent = hedge_slot.is_some()
-            && route
-                .and_then(|r| {
-                    r.hedge_budget
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .as_mut()
-                        .map(HedgeBudget::try_spend)
-                })
-                .unwrap_or(false);
-        let (Some(hedge_slot), true) = (hedge_slot, spent) else {
-            let (result, record) = primary.await;
-            return settle(result, record, primary_slot, log);
-        };
-        let hedge_probe = match self.admit(hedge_slot, now) {
-            Ok(p) => p,
-            Err(_) => {
-                let (result, record) = primary.await;
-                return settle(result, record, primary_slot, log);
+            .enumerate()
+            .skip(from)
+            .find(|&(_, i)| self.is_available(i, now))?;
+        let probe = self.admit(slot, now).ok()?;
+        let paid = route
+            .hedge_budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .is_some_and(HedgeBudget::try_spend);
+        if !paid {
+            if probe && let Some(c) = self.slots[slot].state().circuit.as_mut() {
+                // Hand the probe back unused.
+                c.record(now, Outcome::Other);
             }
-        };
-        tracing::debug!(delay_ms = delay.as_millis() as u64, "hedging");
-        let hedge_started = Instant::now();
-        let hedge = self.attempt(
-            hedge_slot,
-            hedge_probe,
-            req,
-            call,
-            AttemptReason::Hedge,
-            deadline,
-        );
-        tokio::pin!(hedge);
-        tokio::select! {
-            (result, record) = &mut primary => {
-                if result.is_ok() {
-                    log.attempts.push(self.record(hedge_slot, AttemptReason::Hedge, AttemptOutcome::Cancelled, hedge_started.elapsed()));
-                    return settle(result, record, primary_slot, log);
-                }
-                settle(result, record, primary_slot, log);
-                let (result, record) = hedge.await;
-                settle(result, record, hedge_slot, log)
-            }
-            (result, record) = &mut hedge => {
-                if result.is_ok() {
-                    log.attempts.push(self.record(primary_slot, reason, AttemptOutcome::Cancelled, primary_started.elapsed()));
-                    return settle(result, record, hedge_slot, log);
-                }
-                settle(result, record, hedge_slot, log);
-                let (result, record) = primary.await;
-                settle(result, record, primary_slot, log)
-            }
+            return None;
         }
+        Some((at, slot, probe))
     }
 
     /// One call of one target, with its timeouts, stream pre-flight and bookkeeping.
@@ -531,12 +658,17 @@ impl Shared {
             slot,
             armed: is_probe,
         };
-        let target_req = target.request(req);
+        let mut target_req = target.request(req);
         let started = Instant::now();
         let limit = match (target.timeout.map(|t| saturating_add(started, t)), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // The provider gets what is left of the request's deadline, not the whole timeout again:
+        // it is what bounds a stream's body once the stream has been handed to the caller.
+        if let Some(deadline) = deadline {
+            target_req.timeout = Some(deadline.saturating_duration_since(started));
+        }
         let provider: &Arc<dyn ChatProvider> = &target.provider;
         let first_delta_timeout = target
             .first_delta_timeout

@@ -33,10 +33,11 @@
 //! |---|---|
 //! | retry | [`RetryPolicy::default()`]: 2 retries per target, 4 per request, 0.5–8 s full-jitter backoff, `Retry-After` honoured up to 60 s |
 //! | fallback | on every error whose [`should_fallback`](crate::Error::should_fallback) is true; `InvalidRequest`, `Auth` and `ContentFilter` surface at once unless [`RouterBuilder::fallback_on`] says otherwise |
+//! | rate-limit rest | a target that answered 429 with `Retry-After` is skipped until then while the others serve; when every target rests, a request waits for the one ready first if that fits its deadline and `max_retry_after` (a wait after a call counts as one of the request's retries), else fails fast |
 //! | circuit breaker | off; [`CircuitBreaker::default()`]: opens at 50 % health failures over ≥ 10 requests in 30 s, 15 s cool-down |
-//! | hedging | off; [`HedgePolicy::adaptive(0.95)`](HedgePolicy::adaptive) hedges after the target's p95 latency, at most 10 % of requests |
+//! | hedging | off; [`HedgePolicy::adaptive(0.95)`](HedgePolicy::adaptive) hedges after the target's p95 latency, at most 10 % of requests, one hedge per request |
 //! | stream pre-flight | the first content delta must arrive within 30 s |
-//! | deadline | the request's own [`ChatRequest::timeout`](crate::ChatRequest::timeout), else none |
+//! | deadline | the request's own [`ChatRequest::timeout`](crate::ChatRequest::timeout), else [`RouterBuilder::timeout`], else none; it bounds every attempt, wait and retry, and a stream's body too |
 
 mod attempt;
 mod backoff;
