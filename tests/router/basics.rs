@@ -269,7 +269,7 @@ async fn retryable_errors_fall_back_once_the_target_is_retried_out() {
     assert_eq!(
         steps(r.route.as_ref().unwrap()),
         [
-            ("model-a", R::First, O::Failed(ErrorKind::Server)),
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
             ("model-a", R::Retry, O::Failed(ErrorKind::Server)),
             ("model-b", R::Fallback, O::Success),
         ]
@@ -355,7 +355,7 @@ async fn all_targets_failed_carries_every_attempts_error() {
     assert_eq!(
         each,
         [
-            (ErrorKind::Server, Some(503), Some("openai")),
+            (ErrorKind::Overloaded, Some(503), Some("openai")),
             (ErrorKind::NotFound, Some(404), Some("openai")),
             (ErrorKind::Server, Some(502), Some("openai")),
         ]
@@ -416,7 +416,7 @@ async fn route_info_records_every_attempt_with_its_latency() {
                 "openai",
                 "model-a",
                 R::First,
-                O::Failed(ErrorKind::Server),
+                O::Failed(ErrorKind::Overloaded),
                 sim::ms(300)
             ),
             (

@@ -68,7 +68,7 @@ async fn a_circuit_opens_rejects_half_opens_and_closes() {
     let r = ask().await.unwrap();
     assert_eq!(
         steps(r.route.as_ref().unwrap())[0].2,
-        O::Failed(ErrorKind::Server)
+        O::Failed(ErrorKind::Overloaded)
     );
     assert_eq!(status(), Some(CircuitStatus::Open));
     assert_eq!(count(&sim, "model-a"), 3);
@@ -245,7 +245,7 @@ async fn a_circuit_opened_by_a_failed_attempt_stops_its_retries() {
     assert_eq!(
         steps(r.route.as_ref().unwrap()),
         [
-            ("model-a", R::First, O::Failed(ErrorKind::Server)),
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
             ("model-a", R::Retry, O::Skipped(ErrorKind::CircuitOpen)),
             ("model-b", R::Fallback, O::Success),
         ]

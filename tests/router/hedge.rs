@@ -427,8 +427,16 @@ async fn max_hedges_caps_the_hedges_of_one_request() {
     assert_eq!(
         steps(r.route.as_ref().unwrap()),
         [
-            ("model-a", R::First, O::Failed(modelgate::ErrorKind::Server)),
-            ("model-b", R::Hedge, O::Failed(modelgate::ErrorKind::Server)),
+            (
+                "model-a",
+                R::First,
+                O::Failed(modelgate::ErrorKind::Overloaded)
+            ),
+            (
+                "model-b",
+                R::Hedge,
+                O::Failed(modelgate::ErrorKind::Overloaded)
+            ),
             ("model-a", R::Retry, O::Success),
         ]
     );

@@ -136,8 +136,8 @@ async fn a_resting_target_is_waited_for_after_the_others_failed() {
         steps(r.route.as_ref().unwrap()),
         [
             ("model-a", R::First, O::Skipped(ErrorKind::RateLimited)),
-            ("model-b", R::Fallback, O::Failed(ErrorKind::Server)),
-            ("model-b", R::Retry, O::Failed(ErrorKind::Server)),
+            ("model-b", R::Fallback, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Retry, O::Failed(ErrorKind::Overloaded)),
             ("model-a", R::Retry, O::Success),
         ]
     );

@@ -199,8 +199,8 @@ async fn backoff_without_a_hint_stays_within_full_jitter_bounds() {
     assert_eq!(
         steps(r.route.as_ref().unwrap()),
         [
-            ("model-a", R::First, O::Failed(ErrorKind::Server)),
-            ("model-a", R::Retry, O::Failed(ErrorKind::Server)),
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-a", R::Retry, O::Failed(ErrorKind::Overloaded)),
             ("model-a", R::Retry, O::Success),
         ]
     );

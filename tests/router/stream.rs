@@ -251,7 +251,7 @@ async fn a_stream_keeps_every_delta_and_records_its_route() {
     assert_eq!(
         steps(&route),
         [
-            ("model-a", R::First, O::Failed(ErrorKind::Server)),
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
             ("model-b", R::Fallback, O::Success),
         ]
     );
