@@ -43,8 +43,10 @@ async fn raw_stream(client: &reqwest::Client, url: &str) -> usize {
     let mut text = 0;
     while let Some(chunk) = body.next().await {
         buf.extend_from_slice(&chunk.unwrap());
-        while let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
-            let event = &buf[..i];
+        // Consume every complete event in the buffer, then drop them in one move.
+        let mut start = 0;
+        while let Some(i) = memchr::memmem::find(&buf[start..], b"\n\n") {
+            let event = &buf[start..start + i];
             if let Some(data) = event.strip_prefix(b"data: ")
                 && data != b"[DONE]"
             {
@@ -53,8 +55,9 @@ async fn raw_stream(client: &reqwest::Client, url: &str) -> usize {
                     text += t.len();
                 }
             }
-            buf.drain(..i + 2);
+            start += i + 2;
         }
+        buf.drain(..start);
     }
     text
 }
