@@ -12,7 +12,7 @@ use super::answer::Answer;
 use super::reply::{
     Event, EventStream, Framing, Problem, Reply, ReplyBody, argument_pieces, chunks, request_id,
 };
-use super::request::{Call, RecordedRequest, join_texts};
+use super::request::{Call, RecordedRequest};
 use super::scenario::ToolCallSpec;
 
 /// A stand-in for the opaque signature Anthropic puts on thinking blocks (base64 of
@@ -54,29 +54,6 @@ pub(super) fn validate(request: &RecordedRequest, body: &Value) -> Result<(), Pr
         return Err(Problem::Invalid("messages: Field required".into()));
     }
     Ok(())
-}
-
-/// The text of the last `user` message (string content or `text` blocks; tool results skipped).
-pub(super) fn last_user_text(body: &Value) -> String {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let Some(content) = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-    else {
-        return String::new();
-    };
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(blocks) => join_texts(blocks, |b| {
-            b.get("type").and_then(Value::as_str) == Some("text")
-        }),
-        _ => String::new(),
-    }
 }
 
 /// Renders an answer as a Message or its event stream.

@@ -17,7 +17,7 @@ use super::reply::{
     Event, EventStream, Framing, Problem, Reply, ReplyBody, argument_pieces, chunks, request_id,
     unix_now,
 };
-use super::request::{Call, Wire, join_texts};
+use super::request::{Call, Wire};
 
 /// Real servers send a fingerprint on every completion and chunk; clients must ignore it.
 const FINGERPRINT: &str = "fp_simulator";
@@ -43,29 +43,6 @@ pub(super) fn validate(body: &Value) -> Result<(), Problem> {
         ));
     }
     Ok(())
-}
-
-/// The text of the last `user` message, whether its content is a string or a list of parts.
-pub(super) fn last_user_text(body: &Value) -> String {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let Some(content) = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-    else {
-        return String::new();
-    };
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => join_texts(parts, |p| {
-            p.get("type").and_then(Value::as_str) == Some("text")
-        }),
-        _ => String::new(),
-    }
 }
 
 /// Renders an answer as a `chat.completion` or a stream of `chat.completion.chunk`s.
@@ -337,6 +314,6 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]},
             {"role": "assistant", "content": "x"},
         ]});
-        assert_eq!(last_user_text(&body), "ab");
+        assert_eq!(super::super::request::messages_last_user_text(&body), "ab");
     }
 }

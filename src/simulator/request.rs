@@ -152,8 +152,8 @@ pub(super) fn read(
             Wire::Gemini => gemini::validate(&recorded, &body)?,
         }
         let last_user_text = match wire {
-            Wire::OpenAi | Wire::DeepSeek => openai::last_user_text(&body),
-            Wire::Anthropic => anthropic::last_user_text(&body),
+            // Both formats list `messages` whose content is a string or typed `text` parts.
+            Wire::OpenAi | Wire::DeepSeek | Wire::Anthropic => messages_last_user_text(&body),
             Wire::Gemini => gemini::last_user_text(&body),
         };
         let include_usage = body
@@ -242,6 +242,30 @@ fn prompt_chars(body: &Value) -> usize {
 
 /// Joins the `text` of every text part in `parts`, the shape shared by OpenAI content parts,
 /// Anthropic content blocks and Gemini parts. `keep` filters parts (e.g. by their `type`).
+/// The text of the last `user` message of an OpenAI- or Anthropic-style `messages` list, whether
+/// its content is a string or a list of typed parts (non-text parts are skipped).
+pub(super) fn messages_last_user_text(body: &Value) -> String {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let Some(content) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"))
+    else {
+        return String::new();
+    };
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => join_texts(parts, |p| {
+            p.get("type").and_then(Value::as_str) == Some("text")
+        }),
+        _ => String::new(),
+    }
+}
+
 pub(super) fn join_texts(parts: &[Value], keep: impl Fn(&Value) -> bool) -> String {
     parts
         .iter()
