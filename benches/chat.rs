@@ -46,29 +46,15 @@ async fn lib_call(provider: &OpenAi, req: &ChatRequest) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let addr = rt.block_on(common::static_server(
         "application/json",
         common::completion_body(),
     ));
     let url = format!("http://{addr}/v1/chat/completions");
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
-    let provider = OpenAi::builder()
-        .api_key("sk-bench")
-        .base_url(format!("http://{addr}/v1"))
-        .http_client(client.clone())
-        .build()
-        .unwrap();
-    let req = ChatRequest::new("gpt-4o-mini")
-        .system("Be brief.")
-        .user("Why is the sky blue?");
+    let client = common::client();
+    let provider = common::openai(addr, &client);
+    let req = common::request("gpt-4o-mini");
 
     let mut group = c.benchmark_group("chat_roundtrip");
     group.bench_function("raw_reqwest_serde/c1", |b| {

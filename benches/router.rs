@@ -12,21 +12,12 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use futures::StreamExt;
 use futures::future::join_all;
-use modelgate::providers::OpenAi;
 use modelgate::router::{CircuitBreaker, HedgePolicy, RetryPolicy, Router, Target};
-use modelgate::{ChatProvider, ChatRequest, Delta};
+use modelgate::{ChatProvider, ChatRequest};
 
 fn provider(addr: std::net::SocketAddr, client: &reqwest::Client) -> Arc<dyn ChatProvider> {
-    Arc::new(
-        OpenAi::builder()
-            .api_key("sk-bench")
-            .base_url(format!("http://{addr}/v1"))
-            .http_client(client.clone())
-            .build()
-            .unwrap(),
-    )
+    Arc::new(common::openai(addr, client))
 }
 
 fn router(targets: Vec<Target>) -> Router {
@@ -44,27 +35,9 @@ async fn chat(provider: &dyn ChatProvider, req: &ChatRequest) -> usize {
     r.text().len() + r.usage.unwrap().input_tokens as usize
 }
 
-async fn stream(provider: &dyn ChatProvider, req: &ChatRequest) -> usize {
-    let mut stream = provider.chat_stream(req).await.unwrap();
-    let mut text = 0;
-    while let Some(d) = stream.next().await {
-        if let Delta::Text(t) = d.unwrap() {
-            text += t.len();
-        }
-    }
-    text
-}
-
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    let rt = common::runtime();
+    let client = common::client();
     let chat_addr = rt.block_on(common::static_server(
         "application/json",
         common::completion_body(),
@@ -111,10 +84,11 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("openai_direct_stream/c1", |b| {
         b.to_async(&rt)
-            .iter(|| stream(stream_direct.as_ref(), &direct_req))
+            .iter(|| common::read_stream(stream_direct.as_ref(), &direct_req))
     });
     group.bench_function("router_all_policies_stream/c1", |b| {
-        b.to_async(&rt).iter(|| stream(&stream_routed, &routed_req))
+        b.to_async(&rt)
+            .iter(|| common::read_stream(&stream_routed, &routed_req))
     });
     group.finish();
 }

@@ -6,8 +6,6 @@ mod common;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use futures::future::join_all;
-use modelgate::providers::OpenAi;
-use modelgate::{ChatProvider, ChatRequest, Delta};
 use serde::Deserialize;
 
 const CHUNKS: usize = 2_000;
@@ -62,44 +60,19 @@ async fn raw_stream(client: &reqwest::Client, url: &str) -> usize {
     text
 }
 
-async fn lib_stream(provider: &OpenAi, req: &ChatRequest) -> usize {
-    let mut stream = provider.chat_stream(req).await.unwrap();
-    let mut text = 0;
-    while let Some(d) = stream.next().await {
-        if let Delta::Text(t) = d.unwrap() {
-            text += t.len();
-        }
-    }
-    text
-}
-
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let addr = rt.block_on(common::static_server(
         "text/event-stream",
         common::stream_body(CHUNKS),
     ));
     let url = format!("http://{addr}/v1/chat/completions");
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
-    let provider = OpenAi::builder()
-        .api_key("sk-bench")
-        .base_url(format!("http://{addr}/v1"))
-        .http_client(client.clone())
-        .build()
-        .unwrap();
-    let req = ChatRequest::new("gpt-4o-mini")
-        .system("Be brief.")
-        .user("Why is the sky blue?");
+    let client = common::client();
+    let provider = common::openai(addr, &client);
+    let req = common::request("gpt-4o-mini");
     assert_eq!(
         rt.block_on(raw_stream(&client, &url)),
-        rt.block_on(lib_stream(&provider, &req))
+        rt.block_on(common::read_stream(&provider, &req))
     );
 
     let mut group = c.benchmark_group("stream_decode");
@@ -108,7 +81,8 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| raw_stream(&client, &url))
     });
     group.bench_function("modelgate_openai", |b| {
-        b.to_async(&rt).iter(|| lib_stream(&provider, &req))
+        b.to_async(&rt)
+            .iter(|| common::read_stream(&provider, &req))
     });
     group.throughput(Throughput::Elements(32 * CHUNKS as u64));
     group.bench_function("raw_reqwest_serde/c32", |b| {
@@ -117,7 +91,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("modelgate_openai/c32", |b| {
         b.to_async(&rt)
-            .iter(|| join_all((0..32).map(|_| lib_stream(&provider, &req))))
+            .iter(|| join_all((0..32).map(|_| common::read_stream(&provider, &req))))
     });
     group.finish();
 }

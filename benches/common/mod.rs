@@ -65,6 +65,56 @@ pub async fn static_server(content_type: &'static str, body: Vec<u8>) -> SocketA
     addr
 }
 
+/// The runtime every benchmark runs on: two workers, as on the machine the targets are set for.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The one HTTP client both sides of a comparison share.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap()
+}
+
+/// An OpenAI provider aimed at the loopback server at `addr`, sharing `client`'s pool.
+pub fn openai(addr: SocketAddr, client: &reqwest::Client) -> modelgate::providers::OpenAi {
+    modelgate::providers::OpenAi::builder()
+        .api_key("sk-bench")
+        .base_url(format!("http://{addr}/v1"))
+        .http_client(client.clone())
+        .build()
+        .unwrap()
+}
+
+/// The request both sides send, as a normalized request for `model`.
+pub fn request(model: &str) -> modelgate::ChatRequest {
+    modelgate::ChatRequest::new(model)
+        .system("Be brief.")
+        .user("Why is the sky blue?")
+}
+
+/// Reads a whole stream, counting the bytes of its text.
+pub async fn read_stream(
+    provider: &dyn modelgate::ChatProvider,
+    req: &modelgate::ChatRequest,
+) -> usize {
+    use futures::StreamExt;
+    let mut stream = provider.chat_stream(req).await.unwrap();
+    let mut text = 0;
+    while let Some(d) = stream.next().await {
+        if let modelgate::Delta::Text(t) = d.unwrap() {
+            text += t.len();
+        }
+    }
+    text
+}
+
 /// A realistic non-streamed chat completion.
 pub fn completion_body() -> Vec<u8> {
     serde_json::json!({
