@@ -16,6 +16,7 @@ use super::stats::TargetStats;
 use super::target::Target;
 use crate::error::{Error, ErrorKind};
 use crate::provider::ChatProvider;
+use crate::types::stream::StreamEnd;
 use crate::types::{
     Attempt, AttemptOutcome, AttemptReason, ChatRequest, ChatResponse, ChatStream, Delta, RouteInfo,
 };
@@ -42,7 +43,8 @@ pub(crate) struct Route {
 /// A target and its health state, shared by every route that lists it.
 pub(crate) struct Slot {
     pub(crate) target: Target,
-    state: Mutex<SlotState>,
+    // Shared with end hooks of the streams this target serves.
+    state: Arc<Mutex<SlotState>>,
 }
 
 struct SlotState {
@@ -55,18 +57,41 @@ impl Slot {
     pub(crate) fn new(target: Target, circuit: Option<CircuitBreaker>) -> Self {
         Slot {
             target,
-            state: Mutex::new(SlotState {
+            state: Arc::new(Mutex::new(SlotState {
                 circuit: circuit.map(CircuitState::new),
                 rest: RestState::default(),
                 stats: TargetStats::default(),
-            }),
+            })),
         }
     }
 
     fn state(&self) -> MutexGuard<'_, SlotState> {
-        // The state holds plain numbers; a panic elsewhere cannot leave it unusable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock_state(&self.state)
     }
+}
+
+fn lock_state(state: &Mutex<SlotState>) -> MutexGuard<'_, SlotState> {
+    // The state holds plain numbers; a panic elsewhere cannot leave it unusable.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes a served stream report its end to its target's health state: a health failure after
+/// the first delta counts against the circuit, and a complete stream's total time is recorded.
+fn watch_stream(stream: &mut ChatStream, state: &Arc<Mutex<SlotState>>, started: Instant) {
+    let state = Arc::clone(state);
+    stream.on_end(Box::new(move |end, _usage| {
+        let now = Instant::now();
+        let mut state = lock_state(&state);
+        match end {
+            StreamEnd::Complete => state.stats.total.record(now, now - started),
+            StreamEnd::Failed(err) if err.is_provider_health_failure() => {
+                if let Some(c) = state.circuit.as_mut() {
+                    c.record(now, Outcome::HealthFailure);
+                }
+            }
+            StreamEnd::Failed(_) | StreamEnd::Dropped => {}
+        }
+    }));
 }
 
 /// Which call the request is.
@@ -701,6 +726,10 @@ impl Shared {
         };
         let now = Instant::now();
         let latency = now - started;
+        let mut result = result;
+        if let Ok(Answer::Stream(stream)) = &mut result {
+            watch_stream(stream, &slot.state, started);
+        }
         {
             let mut state = slot.state();
             let outcome = match &result {

@@ -69,6 +69,21 @@ pub(crate) trait DeltaSource: Send {
     ) -> Poll<Option<Result<Delta, Error>>>;
 }
 
+/// How a stream ended, as an end hook sees it.
+#[derive(Debug)]
+pub(crate) enum StreamEnd<'a> {
+    /// The provider's terminal marker arrived.
+    Complete,
+    /// The stream yielded this error and stopped.
+    Failed(&'a Error),
+    /// The reader dropped the stream before its end.
+    Dropped,
+}
+
+/// Called once when a stream ends, however it ends, with the last usage it reported: where a
+/// router records a stream's health and latency (and, later, a budget settles its cost).
+pub(crate) type EndHook = Box<dyn FnOnce(StreamEnd<'_>, Option<Usage>) + Send>;
+
 /// Adapts any stream of deltas (a user's own provider, a test) to a [`DeltaSource`].
 struct PlainSource<S>(S);
 
@@ -97,6 +112,8 @@ pub struct ChatStream {
     route: Option<RouteInfo>,
     queued: VecDeque<Delta>,
     source: Option<Pin<Box<dyn DeltaSource>>>,
+    last_usage: Option<Usage>,
+    end_hooks: Vec<EndHook>,
 }
 
 impl ChatStream {
@@ -127,6 +144,26 @@ impl ChatStream {
             route: None,
             queued: VecDeque::new(),
             source: Some(source),
+            last_usage: None,
+            end_hooks: Vec::new(),
+        }
+    }
+
+    /// Adds a hook called once when the stream ends (completes, fails or is dropped).
+    pub(crate) fn on_end(&mut self, hook: EndHook) {
+        self.end_hooks.push(hook);
+    }
+
+    fn fire_end_hooks(&mut self, end: StreamEnd<'_>) {
+        for hook in self.end_hooks.drain(..) {
+            hook(
+                match &end {
+                    StreamEnd::Complete => StreamEnd::Complete,
+                    StreamEnd::Failed(e) => StreamEnd::Failed(e),
+                    StreamEnd::Dropped => StreamEnd::Dropped,
+                },
+                self.last_usage,
+            );
         }
     }
 
@@ -195,16 +232,31 @@ impl Stream for ChatStream {
         };
         match source.as_mut().poll_delta(cx, &mut this.meta) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(delta))) => Poll::Ready(Some(Ok(delta))),
+            Poll::Ready(Some(Ok(delta))) => {
+                if let Delta::Usage(u) = &delta {
+                    this.last_usage = Some(*u);
+                }
+                Poll::Ready(Some(Ok(delta)))
+            }
             Poll::Ready(Some(Err(err))) => {
                 // An error ends the stream; dropping the source closes the connection now.
                 this.source = None;
+                this.fire_end_hooks(StreamEnd::Failed(&err));
                 Poll::Ready(Some(Err(err)))
             }
             Poll::Ready(None) => {
                 this.source = None;
+                this.fire_end_hooks(StreamEnd::Complete);
                 Poll::Ready(None)
             }
+        }
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        if !self.end_hooks.is_empty() {
+            self.fire_end_hooks(StreamEnd::Dropped);
         }
     }
 }
@@ -369,6 +421,53 @@ mod tests {
         assert_eq!(r.usage.unwrap().output_tokens, 5);
         assert_eq!(r.finish_reason, FinishReason::ToolCalls);
         assert_eq!(r.model, "m");
+    }
+
+    fn recording_stream(
+        deltas: Vec<Result<Delta, Error>>,
+    ) -> (ChatStream, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut s = ChatStream::new("p", "m", stream::iter(deltas));
+        let log = seen.clone();
+        s.on_end(Box::new(move |end, usage| {
+            let end = match end {
+                StreamEnd::Complete => "complete".to_owned(),
+                StreamEnd::Failed(e) => format!("failed:{}", e.kind()),
+                StreamEnd::Dropped => "dropped".to_owned(),
+            };
+            log.lock()
+                .unwrap()
+                .push(format!("{end} {:?}", usage.map(|u| u.output_tokens)));
+        }));
+        (s, seen)
+    }
+
+    #[tokio::test]
+    async fn end_hooks_fire_once_however_the_stream_ends() {
+        use futures::StreamExt;
+        let usage = Usage {
+            output_tokens: 7,
+            ..Usage::default()
+        };
+        let (s, seen) =
+            recording_stream(vec![Ok(Delta::Usage(usage)), Ok(Delta::Text("a".into()))]);
+        s.into_response().await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["complete Some(7)"]);
+
+        let (s, seen) = recording_stream(vec![
+            Ok(Delta::Text("a".into())),
+            Err(Error::truncated("cut")),
+        ]);
+        assert!(s.into_response().await.is_err());
+        assert_eq!(*seen.lock().unwrap(), ["failed:stream_truncated None"]);
+
+        let (mut s, seen) = recording_stream(vec![
+            Ok(Delta::Text("a".into())),
+            Ok(Delta::Text("b".into())),
+        ]);
+        assert!(s.next().await.is_some());
+        drop(s);
+        assert_eq!(*seen.lock().unwrap(), ["dropped None"]);
     }
 
     #[tokio::test]

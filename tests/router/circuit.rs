@@ -252,3 +252,51 @@ async fn a_circuit_opened_by_a_failed_attempt_stops_its_retries() {
     );
     assert_eq!(count(&sim, "model-a"), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn streams_that_break_after_their_first_delta_open_the_circuit() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route(
+            "chat",
+            [
+                Target::new(p.clone(), "model-a"),
+                Target::new(p.clone(), "model-b"),
+            ],
+        )
+        .retry(RetryPolicy::none())
+        .circuit_breaker(breaker())
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("chat").user("x");
+    // The first delta arrives, so the stream is released; then it is cut.
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::text("abcdefgh")
+            .with_chunk_chars(2)
+            .with_truncate_after(2),
+    );
+    let stream = router.chat_stream(&req).await.unwrap();
+    assert_eq!(stream.route().unwrap().attempts[0].model, "model-a");
+    assert_eq!(
+        router.circuit_status("chat", "model-a"),
+        Some(CircuitStatus::Closed),
+        "the first delta counted as a success"
+    );
+    let err = stream.into_response().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamTruncated);
+    // The cut after the first delta counts as a health failure: 1 of 2 outcomes, the threshold.
+    assert_eq!(
+        router.circuit_status("chat", "model-a"),
+        Some(CircuitStatus::Open)
+    );
+    let stream = router.chat_stream(&req).await.unwrap();
+    assert_eq!(
+        steps(stream.route().unwrap()),
+        [
+            ("model-a", R::First, O::Skipped(ErrorKind::CircuitOpen)),
+            ("model-b", R::Fallback, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-a"), 1);
+}
