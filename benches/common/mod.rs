@@ -65,10 +65,11 @@ pub async fn static_server(content_type: &'static str, body: Vec<u8>) -> SocketA
     addr
 }
 
-/// The runtime every benchmark runs on: two workers, as on the machine the targets are set for.
+/// The runtime every benchmark runs on: one thread for the loopback server and the client, so
+/// the figure is the CPU each side spends rather than the scheduling noise of cross-thread
+/// wake-ups (which, on two cores, swamped a 5 % difference run to run).
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()

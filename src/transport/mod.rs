@@ -162,9 +162,10 @@ impl Endpoint {
         let total = req.timeout.or(self.timeouts.total);
         let call = async {
             let wire = dialect.encode(req, false)?;
-            let resp = self.send(wire).await?;
+            let mut resp = self.send(wire).await?;
             let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
+            // Moved out, not cloned: the body reader needs only the body.
+            let headers = std::mem::take(resp.headers_mut());
             let body = read_body(resp, self.max_body).await?;
             if !(200..300).contains(&status) {
                 return Err(self.status_error(dialect, status, &headers, &body));
