@@ -185,3 +185,30 @@ async fn deepseek_reasoning_streams_as_reasoning_deltas() {
     assert_eq!(r.usage.unwrap().reasoning_tokens, 5);
     assert_eq!(r.provider, "deepseek");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_steady_stream_is_not_idle() {
+    let sim = Simulator::start().await.unwrap();
+    // Four text deltas three seconds apart: twelve seconds in all, never five silent ones.
+    sim.enqueue(
+        Scenario::text("abcdefgh")
+            .with_chunk_chars(2)
+            .with_chunk_delay(Duration::from_secs(3)),
+    );
+    let provider = OpenAi::builder()
+        .api_key("k")
+        .base_url(sim.base_url(Wire::OpenAi))
+        .idle_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let r = provider
+        .chat_stream(&ChatRequest::new("gpt-4o").user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "abcdefgh");
+    assert!(start.elapsed() >= Duration::from_secs(12));
+}

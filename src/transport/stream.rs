@@ -33,7 +33,10 @@ pub(crate) struct WireStream {
     ending: Option<Error>,
     draining: bool,
     idle_limit: Duration,
+    /// Fires at the latest `last_read + idle_limit`; moved forward lazily, only when it fires,
+    /// rather than on every read (each move takes the timer wheel's lock).
     idle: Pin<Box<Sleep>>,
+    last_read: Instant,
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
@@ -55,6 +58,7 @@ impl WireStream {
             draining: false,
             idle_limit,
             idle: Box::pin(tokio::time::sleep(idle_limit)),
+            last_read: Instant::now(),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         }
     }
@@ -144,8 +148,7 @@ impl DeltaSource for WireStream {
             }
             match body.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let next = Instant::now() + this.idle_limit;
-                    this.idle.as_mut().reset(next);
+                    this.last_read = Instant::now();
                     if let Err(err) = this.feed(&chunk, meta, false) {
                         this.end_with(err);
                     }
@@ -171,11 +174,16 @@ impl DeltaSource for WireStream {
                     }
                 }
                 Poll::Pending => {
-                    if this.idle.as_mut().poll(cx).is_ready() {
-                        let limit = this.idle_limit;
-                        return this.fail(Error::timeout(format!(
-                            "the stream sent nothing for {limit:?}"
-                        )));
+                    while this.idle.as_mut().poll(cx).is_ready() {
+                        let due = this.last_read + this.idle_limit;
+                        if due <= Instant::now() {
+                            let limit = this.idle_limit;
+                            return this.fail(Error::timeout(format!(
+                                "the stream sent nothing for {limit:?}"
+                            )));
+                        }
+                        // Data came since the timer was set: move it and wait again.
+                        this.idle.as_mut().reset(due);
                     }
                     return Poll::Pending;
                 }
