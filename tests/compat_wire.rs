@@ -6,14 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use modelgate::providers::{OpenAiCompatible, Preset};
 use modelgate::{
-    ChatProvider, ChatRequest, ChatStream, Delta, Error, ErrorKind, FinishReason, Tool, ToolCall,
-    Usage,
+    ChatProvider, ChatRequest, Delta, Error, ErrorKind, FinishReason, Tool, ToolCall, Usage,
 };
 use serde_json::{Value, json};
-use support::{Canned, MockServer};
+use support::{Canned, MockServer, drain, text};
 
 const KEY: &str = "sk-compat-secret-987654";
 const SEEDS: [u64; 3] = [0x5eed, 3, 0xc0ffee];
@@ -34,27 +32,9 @@ fn local(server: &MockServer) -> OpenAiCompatible {
         .unwrap()
 }
 
-async fn drain(mut stream: ChatStream) -> (Vec<Delta>, Option<Error>) {
-    let mut deltas = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(d) => deltas.push(d),
-            Err(e) => {
-                assert!(stream.next().await.is_none(), "nothing may follow an error");
-                return (deltas, Some(e));
-            }
-        }
-    }
-    (deltas, None)
-}
-
 async fn stream_of(provider: &OpenAiCompatible, model: &str) -> (Vec<Delta>, Option<Error>) {
     let req = ChatRequest::new(model).user("hi");
     drain(provider.chat_stream(&req).await.unwrap()).await
-}
-
-fn text(t: &str) -> Delta {
-    Delta::Text(t.into())
 }
 
 fn keys(v: &Value) -> Vec<&str> {

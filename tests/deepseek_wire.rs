@@ -5,14 +5,13 @@
 
 mod support;
 
-use futures::StreamExt;
 use modelgate::providers::DeepSeek;
 use modelgate::{
-    ChatProvider, ChatRequest, ChatStream, ContentPart, Delta, Error, ErrorKind, FinishReason,
-    Tool, ToolCall, Usage,
+    ChatProvider, ChatRequest, ContentPart, Delta, Error, ErrorKind, FinishReason, Tool, ToolCall,
+    Usage,
 };
 use serde_json::json;
-use support::{Canned, MockServer};
+use support::{Canned, MockServer, drain};
 
 const KEY: &str = "sk-ds-test-0123456789abcdef";
 const SEEDS: [u64; 4] = [0x5eed, 2, 77, 0xfeed_f00d];
@@ -23,20 +22,6 @@ fn deepseek(server: &MockServer) -> DeepSeek {
         .base_url(server.url())
         .build()
         .unwrap()
-}
-
-async fn drain(mut stream: ChatStream) -> (Vec<Delta>, Option<Error>) {
-    let mut deltas = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(d) => deltas.push(d),
-            Err(e) => {
-                assert!(stream.next().await.is_none(), "nothing may follow an error");
-                return (deltas, Some(e));
-            }
-        }
-    }
-    (deltas, None)
 }
 
 fn weather_tool() -> Tool {

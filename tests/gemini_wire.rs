@@ -28,18 +28,7 @@ fn gemini(server: &MockServer) -> Gemini {
 
 /// Every delta of a stream, and the error that ended it, if any.
 async fn drain(provider: &Gemini, req: &ChatRequest) -> (Vec<Delta>, Option<Error>) {
-    let mut stream = provider.chat_stream(req).await.unwrap();
-    let mut deltas = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(d) => deltas.push(d),
-            Err(e) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (deltas, Some(e));
-            }
-        }
-    }
-    (deltas, None)
+    support::drain(provider.chat_stream(req).await.unwrap()).await
 }
 
 /// The request went to the right place, with the key in the header only.

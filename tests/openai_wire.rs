@@ -10,11 +10,11 @@ use futures::StreamExt;
 use modelgate::providers::{OpenAi, OpenAiBuilder};
 use modelgate::types::ReasoningEffort;
 use modelgate::{
-    ChatProvider, ChatRequest, ChatStream, ContentPart, Delta, Error, ErrorKind, FinishReason,
-    Role, Tool, ToolCall, ToolChoice, Usage,
+    ChatProvider, ChatRequest, ContentPart, Delta, Error, ErrorKind, FinishReason, Role, Tool,
+    ToolCall, ToolChoice, Usage,
 };
 use serde_json::json;
-use support::{Canned, Ending, MockServer};
+use support::{Canned, Ending, MockServer, drain, text};
 
 const KEY: &str = "sk-test-key-123456";
 const SEEDS: [u64; 4] = [0x5eed, 1, 42, 0xdead_beef];
@@ -27,26 +27,6 @@ fn builder(server: &MockServer) -> OpenAiBuilder {
 
 fn openai(server: &MockServer) -> OpenAi {
     builder(server).build().unwrap()
-}
-
-/// Reads a stream to its end: the deltas, then the error that ended it (if any). Checks that
-/// nothing follows an error.
-async fn drain(mut stream: ChatStream) -> (Vec<Delta>, Option<Error>) {
-    let mut deltas = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(d) => deltas.push(d),
-            Err(e) => {
-                assert!(stream.next().await.is_none(), "nothing may follow an error");
-                return (deltas, Some(e));
-            }
-        }
-    }
-    (deltas, None)
-}
-
-fn text(t: &str) -> Delta {
-    Delta::Text(t.into())
 }
 
 fn weather_tool() -> Tool {

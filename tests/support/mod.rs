@@ -322,3 +322,27 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Received>>
         body,
     }))
 }
+
+/// Reads a stream to its end: the deltas, then the error that ended it (if any). Checks that
+/// nothing follows an error.
+pub async fn drain(
+    mut stream: modelgate::ChatStream,
+) -> (Vec<modelgate::Delta>, Option<modelgate::Error>) {
+    use futures::StreamExt;
+    let mut deltas = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(d) => deltas.push(d),
+            Err(e) => {
+                assert!(stream.next().await.is_none(), "nothing may follow an error");
+                return (deltas, Some(e));
+            }
+        }
+    }
+    (deltas, None)
+}
+
+/// A text delta.
+pub fn text(t: &str) -> modelgate::Delta {
+    modelgate::Delta::Text(t.into())
+}
