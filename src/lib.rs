@@ -90,6 +90,7 @@ fn assert_send_sync() {
     is::<Error>();
     is_send::<ChatStream>();
     is::<std::sync::Arc<dyn ChatProvider>>();
+    is::<router::Router>();
     #[cfg(feature = "openai")]
     is::<providers::OpenAi>();
     #[cfg(feature = "deepseek")]
