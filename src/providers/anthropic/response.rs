@@ -377,79 +377,53 @@ mod tests {
                 r#"{{"type":"error","error":{{"type":"{t}","message":"{m}"}},"request_id":"req_1"}}"#
             )
         };
-        assert_eq!(
-            kind(529, &body("overloaded_error", "Overloaded")),
-            Some(ErrorKind::Overloaded)
-        );
-        assert_eq!(
-            kind(429, &body("rate_limit_error", "slow")),
-            Some(ErrorKind::RateLimited)
-        );
-        assert_eq!(
-            kind(401, &body("authentication_error", "bad key")),
-            Some(ErrorKind::Auth)
-        );
-        assert_eq!(
-            kind(403, &body("permission_error", "no")),
-            Some(ErrorKind::Auth)
-        );
-        assert_eq!(
-            kind(404, &body("not_found_error", "model: x")),
-            Some(ErrorKind::NotFound)
-        );
-        assert_eq!(
-            kind(402, &body("billing_error", "pay")),
-            Some(ErrorKind::QuotaExceeded)
-        );
-        assert_eq!(
-            kind(500, &body("api_error", "oops")),
-            Some(ErrorKind::Server)
-        );
-        assert_eq!(
-            kind(504, &body("timeout_error", "slow")),
-            Some(ErrorKind::Timeout)
-        );
-        assert_eq!(
-            kind(
+        let typed = [
+            (529, "overloaded_error", "Overloaded", ErrorKind::Overloaded),
+            (429, "rate_limit_error", "slow", ErrorKind::RateLimited),
+            (401, "authentication_error", "bad key", ErrorKind::Auth),
+            (403, "permission_error", "no", ErrorKind::Auth),
+            (404, "not_found_error", "model: x", ErrorKind::NotFound),
+            (402, "billing_error", "pay", ErrorKind::QuotaExceeded),
+            (500, "api_error", "oops", ErrorKind::Server),
+            (504, "timeout_error", "slow", ErrorKind::Timeout),
+            (
                 400,
-                &body(
-                    "invalid_request_error",
-                    "prompt is too long: 208310 tokens > 200000 maximum"
-                )
+                "invalid_request_error",
+                "prompt is too long: 208310 tokens > 200000 maximum",
+                ErrorKind::ContextLength,
             ),
-            Some(ErrorKind::ContextLength)
-        );
-        assert_eq!(
-            kind(
+            (
                 400,
-                &body(
-                    "invalid_request_error",
-                    "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000"
-                )
+                "invalid_request_error",
+                "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000",
+                ErrorKind::ContextLength,
             ),
-            Some(ErrorKind::ContextLength)
-        );
-        assert_eq!(
-            kind(
+            (
                 400,
-                &body(
-                    "invalid_request_error",
-                    "Your credit balance is too low to access the Anthropic API."
-                )
+                "invalid_request_error",
+                "Your credit balance is too low to access the Anthropic API.",
+                ErrorKind::QuotaExceeded,
             ),
-            Some(ErrorKind::QuotaExceeded)
-        );
-        assert_eq!(
-            kind(
+            (
                 400,
-                &body("invalid_request_error", "messages: field required")
+                "invalid_request_error",
+                "messages: field required",
+                ErrorKind::InvalidRequest,
             ),
-            Some(ErrorKind::InvalidRequest)
-        );
-        assert_eq!(
-            kind(413, &body("request_too_large", "too big")),
-            Some(ErrorKind::InvalidRequest)
-        );
+            (
+                413,
+                "request_too_large",
+                "too big",
+                ErrorKind::InvalidRequest,
+            ),
+        ];
+        for (status, error_type, message, expected) in typed {
+            assert_eq!(
+                kind(status, &body(error_type, message)),
+                Some(expected),
+                "{status} {error_type}: {message}"
+            );
+        }
         assert_eq!(
             kind(413, "<html>413</html>"),
             Some(ErrorKind::InvalidRequest)
