@@ -51,6 +51,14 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind an HTTP status means when nothing more precise is known: 401/403 `Auth`, 402
+    /// `QuotaExceeded`, 404 `NotFound`, 408/504 `Timeout`, 413 `ContextLength`, 429
+    /// `RateLimited`, 503/529 `Overloaded`, 409 and other 5xx `Server`, a 2xx (a success whose
+    /// body was not what was asked) `Decode`, anything else `InvalidRequest`.
+    pub fn for_status(status: u16) -> ErrorKind {
+        crate::transport::kind_for_status(status)
+    }
+
     /// A short lower-case name, stable enough for logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -176,6 +184,25 @@ impl Error {
         }
     }
 
+    /// An error for an HTTP answer with a non-success `status`: its kind is
+    /// [`ErrorKind::for_status`] and its [`status`](Error::status) is set. This is the usual
+    /// start for a custom [`ChatProvider`](crate::ChatProvider) built on its own HTTP client;
+    /// add what the answer said with the `with_*` setters:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use modelgate::{Error, ErrorKind};
+    /// let err = Error::http(429, "slow down")
+    ///     .with_provider("my-llm")
+    ///     .with_retry_after(Some(Duration::from_secs(2)))
+    ///     .with_request_id(Some("req_1".into()));
+    /// assert_eq!(err.kind(), ErrorKind::RateLimited);
+    /// assert!(err.is_retryable());
+    /// ```
+    pub fn http(status: u16, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::for_status(status), message).with_status(status)
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, message)
     }
@@ -204,59 +231,76 @@ impl Error {
         err
     }
 
-    pub(crate) fn with_attempts(mut self, attempts: Vec<Error>) -> Self {
+    /// Sets the errors of the attempts this error sums up (see [`Error::attempts`]).
+    pub fn with_attempts(mut self, attempts: Vec<Error>) -> Self {
         self.inner.attempts = attempts;
         self
     }
 
-    pub(crate) fn with_provider(mut self, provider: impl Into<String>) -> Self {
+    /// Sets the provider that failed ([`Error::provider`]); a router names the target's
+    /// provider in its records and stats by it.
+    pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
         self.inner.provider = Some(provider.into());
         self
     }
 
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
+    /// Sets the HTTP status of the provider's answer ([`Error::status`]). It does not change
+    /// the kind: pick that with [`ErrorKind::for_status`] or use [`Error::http`].
+    pub fn with_status(mut self, status: u16) -> Self {
         self.inner.status = Some(status);
         self
     }
 
-    pub(crate) fn with_code(mut self, code: Option<String>) -> Self {
+    /// Sets (or, with `None`, clears) the provider's own error code ([`Error::code`]).
+    pub fn with_code(mut self, code: Option<String>) -> Self {
         self.inner.code = code;
         self
     }
 
-    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+    /// Sets (or clears) how long the provider asked to wait ([`Error::retry_after`]). A router
+    /// honours it: a `RateLimited` error with a wait rests its target until then (capped by
+    /// the router), and a retry waits at least this long.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.inner.retry_after = retry_after;
         self
     }
 
-    pub(crate) fn with_request_id(mut self, request_id: Option<String>) -> Self {
+    /// Sets (or clears) the provider's request id ([`Error::request_id`]).
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
         self.inner.request_id = request_id;
         self
     }
 
-    pub(crate) fn with_body(mut self, body: Option<String>) -> Self {
+    /// Sets (or clears) the raw body kept for the user ([`Error::body`]). Scrub secrets from it
+    /// first: the library stores it as given.
+    pub fn with_body(mut self, body: Option<String>) -> Self {
         self.inner.body = body;
         self
     }
 
-    pub(crate) fn with_should_retry(mut self, should_retry: Option<bool>) -> Self {
+    /// Records the provider's explicit retry advice (`x-should-retry`): `Some(false)` makes the
+    /// error not retryable whatever its kind, `Some(true)` makes it retryable, `None` leaves the
+    /// kind to decide (see [`Error::is_retryable`]).
+    pub fn with_should_retry(mut self, should_retry: Option<bool>) -> Self {
         self.inner.should_retry = should_retry;
         self
     }
 
     /// Records the provider's request rate-limit window (remaining requests, reset time).
-    #[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
-    pub(crate) fn with_rate_limit(
-        mut self,
-        remaining: Option<u64>,
-        reset: Option<SystemTime>,
-    ) -> Self {
+    /// The window is what [`Error::rate_limit_remaining`] and [`Error::rate_limit_reset`] report;
+    /// both `None` clears it.
+    pub fn with_rate_limit(mut self, remaining: Option<u64>, reset: Option<SystemTime>) -> Self {
         self.inner.rate_limit =
             (remaining.is_some() || reset.is_some()).then_some(RateLimitHint { remaining, reset });
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+    /// Sets the underlying error ([`std::error::Error::source`]), such as an I/O or HTTP
+    /// client error. Keep secrets out of it: its `Display` may be logged.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         self.inner.source = Some(source.into());
         self
     }

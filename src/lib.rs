@@ -70,7 +70,7 @@ pub mod types;
 pub mod simulator;
 
 pub use error::{Error, ErrorKind};
-pub use provider::ChatProvider;
+pub use provider::{CallOptions, ChatProvider};
 pub use transport::Timeouts;
 pub use types::{
     ChatRequest, ChatResponse, ChatStream, ContentPart, Delta, FinishReason, Message,

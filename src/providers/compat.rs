@@ -4,15 +4,12 @@
 //! tool-call fragments, `usage: {}`, unknown fields, and a 200 whose body is an error object.
 //! A cost the server reports (OpenRouter's `usage.cost`) is kept on [`ChatResponse::cost`].
 
-use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
 use crate::error::Error;
-use crate::provider::ChatProvider;
 use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
+use crate::providers::http::{HttpProvider, http_chat_provider};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
-use crate::transport::Endpoint;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// A known OpenAI-compatible service: its name, base URL and key variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,8 +97,7 @@ impl Preset {
 /// ```
 #[derive(Debug)]
 pub struct OpenAiCompatible {
-    endpoint: Endpoint,
-    dialect: OpenAiDialect,
+    http: HttpProvider,
 }
 
 /// Builds an [`OpenAiCompatible`] provider. Setters never fail; `build()` checks.
@@ -180,33 +176,22 @@ impl OpenAiCompatibleBuilder {
             }
         };
         Ok(OpenAiCompatible {
-            endpoint: self.settings.endpoint(
-                &self.name,
-                default_base,
-                Auth::Bearer,
-                self.key_required,
-                HeaderMap::new(),
-            )?,
-            dialect: OpenAiDialect {
-                provider: self.name,
-                flavor: Flavor::Compat,
-                path: "/chat/completions",
-            },
+            http: HttpProvider::new(
+                self.settings.endpoint(
+                    &self.name,
+                    default_base,
+                    Auth::Bearer,
+                    self.key_required,
+                    HeaderMap::new(),
+                )?,
+                OpenAiDialect {
+                    provider: self.name,
+                    flavor: Flavor::Compat,
+                    path: "/chat/completions",
+                },
+            ),
         })
     }
 }
 
-#[async_trait]
-impl ChatProvider for OpenAiCompatible {
-    fn name(&self) -> &str {
-        &self.dialect.provider
-    }
-
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.endpoint.chat(&self.dialect, req).await
-    }
-
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        self.endpoint.chat_stream(&self.dialect, req).await
-    }
-}
+http_chat_provider!(OpenAiCompatible);

@@ -5,15 +5,12 @@
 //! Errors: <https://api-docs.deepseek.com/quick_start/error_codes>.
 //! Pricing: <https://api-docs.deepseek.com/quick_start/pricing>.
 
-use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
 use crate::error::Error;
-use crate::provider::ChatProvider;
 use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
+use crate::providers::http::{HttpProvider, http_chat_provider};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
-use crate::transport::Endpoint;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// The official API's base URL.
 pub const DEEPSEEK_BASE_URL: &str = "https://api.deepseek.com";
@@ -26,8 +23,7 @@ pub const DEEPSEEK_BASE_URL: &str = "https://api.deepseek.com";
 /// HTTP 402 (insufficient balance) is `ErrorKind::QuotaExceeded`; 503 is `ErrorKind::Overloaded`.
 #[derive(Debug)]
 pub struct DeepSeek {
-    endpoint: Endpoint,
-    dialect: OpenAiDialect,
+    http: HttpProvider,
 }
 
 /// Builds a [`DeepSeek`] provider. Setters never fail; [`DeepSeekBuilder::build`] checks.
@@ -70,33 +66,22 @@ impl DeepSeekBuilder {
     /// header is invalid or a timeout is zero.
     pub fn build(self) -> Result<DeepSeek, Error> {
         Ok(DeepSeek {
-            endpoint: self.settings.endpoint(
-                "deepseek",
-                DEEPSEEK_BASE_URL,
-                Auth::Bearer,
-                true,
-                HeaderMap::new(),
-            )?,
-            dialect: OpenAiDialect {
-                provider: "deepseek".into(),
-                flavor: Flavor::DeepSeek,
-                path: "/chat/completions",
-            },
+            http: HttpProvider::new(
+                self.settings.endpoint(
+                    "deepseek",
+                    DEEPSEEK_BASE_URL,
+                    Auth::Bearer,
+                    true,
+                    HeaderMap::new(),
+                )?,
+                OpenAiDialect {
+                    provider: "deepseek".into(),
+                    flavor: Flavor::DeepSeek,
+                    path: "/chat/completions",
+                },
+            ),
         })
     }
 }
 
-#[async_trait]
-impl ChatProvider for DeepSeek {
-    fn name(&self) -> &str {
-        "deepseek"
-    }
-
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.endpoint.chat(&self.dialect, req).await
-    }
-
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        self.endpoint.chat_stream(&self.dialect, req).await
-    }
-}
+http_chat_provider!(DeepSeek);

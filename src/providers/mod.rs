@@ -9,6 +9,14 @@ pub(crate) mod common;
     feature = "anthropic",
     feature = "gemini"
 ))]
+pub(crate) mod http;
+#[cfg(any(
+    feature = "openai",
+    feature = "deepseek",
+    feature = "compat",
+    feature = "anthropic",
+    feature = "gemini"
+))]
 pub(crate) mod serde_util;
 
 #[cfg(any(feature = "openai", feature = "deepseek", feature = "compat"))]

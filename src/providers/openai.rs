@@ -4,15 +4,12 @@
 //! Errors: <https://platform.openai.com/docs/guides/error-codes>.
 //! Pricing: <https://openai.com/api/pricing>.
 
-use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::Error;
-use crate::provider::ChatProvider;
 use crate::providers::common::{Auth, Settings, common_builder_methods, env_var};
+use crate::providers::http::{HttpProvider, http_chat_provider};
 use crate::providers::openai_format::{Flavor, OpenAiDialect};
-use crate::transport::Endpoint;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// The official API's base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -30,8 +27,7 @@ pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// ```
 #[derive(Debug)]
 pub struct OpenAi {
-    endpoint: Endpoint,
-    dialect: OpenAiDialect,
+    http: HttpProvider,
 }
 
 /// Builds an [`OpenAi`] provider. Setters never fail; [`OpenAiBuilder::build`] checks.
@@ -101,33 +97,17 @@ impl OpenAiBuilder {
             }
         }
         Ok(OpenAi {
-            endpoint: self.settings.endpoint(
-                "openai",
-                OPENAI_BASE_URL,
-                Auth::Bearer,
-                true,
-                headers,
-            )?,
-            dialect: OpenAiDialect {
-                provider: "openai".into(),
-                flavor: Flavor::OpenAi,
-                path: "/chat/completions",
-            },
+            http: HttpProvider::new(
+                self.settings
+                    .endpoint("openai", OPENAI_BASE_URL, Auth::Bearer, true, headers)?,
+                OpenAiDialect {
+                    provider: "openai".into(),
+                    flavor: Flavor::OpenAi,
+                    path: "/chat/completions",
+                },
+            ),
         })
     }
 }
 
-#[async_trait]
-impl ChatProvider for OpenAi {
-    fn name(&self) -> &str {
-        "openai"
-    }
-
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.endpoint.chat(&self.dialect, req).await
-    }
-
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        self.endpoint.chat_stream(&self.dialect, req).await
-    }
-}
+http_chat_provider!(OpenAi);

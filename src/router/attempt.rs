@@ -15,7 +15,7 @@ use super::retry::{RetryDecision, RetryPolicy};
 use super::stats::TargetStats;
 use super::target::Target;
 use crate::error::{Error, ErrorKind};
-use crate::provider::ChatProvider;
+use crate::provider::{CallOptions, ChatProvider};
 use crate::types::stream::StreamEnd;
 use crate::types::{
     Attempt, AttemptOutcome, AttemptReason, ChatRequest, ChatResponse, ChatStream, Delta, RouteInfo,
@@ -186,28 +186,54 @@ impl Shared {
         state.circuit.as_ref().map(|c| c.state(Instant::now()))
     }
 
-    /// Serves `req` through its route.
-    pub(crate) async fn run(&self, req: &ChatRequest, call: Call) -> Result<Answer, Error> {
-        let (route, targets): (Option<&Route>, Vec<usize>) = match self.routes.get(&req.model) {
-            Some(route) => (Some(route), route.targets.clone()),
-            None => match self.slots.iter().position(|s| s.target.model == req.model) {
-                Some(i) => (None, vec![i]),
+    /// Serves `req` through the route (or target model) that `opts.model`, else `req.model`,
+    /// names, by `opts.deadline` at the latest.
+    pub(crate) async fn run(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+        call: Call,
+    ) -> Result<Answer, Error> {
+        let name = opts.model.unwrap_or(&req.model);
+        let single: [usize; 1];
+        let (route, targets): (Option<&Route>, &[usize]) = match self.routes.get(name) {
+            Some(route) => (Some(route), &route.targets),
+            None => match self.slots.iter().position(|s| s.target.model == name) {
+                Some(i) => {
+                    single = [i];
+                    (None, &single)
+                }
                 None => {
                     return Err(Error::new(
                         ErrorKind::NotFound,
-                        format!("no route or target serves `{}`", req.model),
+                        format!("no route or target serves `{name}`"),
                     )
                     .with_provider(self.name.clone()));
                 }
             },
         };
+        // Overrides from an outer router's target apply to every attempt of this one; they are
+        // rare (a router as a target with its own temperature), so a copy is fine.
+        let overridden;
+        let req =
+            if opts.temperature.is_some() || opts.max_tokens.is_some() || !opts.extra.is_empty() {
+                let outer = CallOptions {
+                    model: None,
+                    deadline: None,
+                    ..*opts
+                };
+                overridden = outer.apply(req).into_owned();
+                &overridden
+            } else {
+                req
+            };
         let span = tracing::info_span!(
             "modelgate.request",
             router = %self.name,
-            route = %req.model,
+            route = %name,
             stream = call == Call::Stream,
         );
-        self.run_route(req, call, route, &targets)
+        self.run_route(req, name, opts.deadline, call, route, targets)
             .instrument(span)
             .await
     }
@@ -215,15 +241,22 @@ impl Shared {
     async fn run_route(
         &self,
         req: &ChatRequest,
+        name: &str,
+        outer_deadline: Option<Instant>,
         call: Call,
         route: Option<&Route>,
         targets: &[usize],
     ) -> Result<Answer, Error> {
         let start = Instant::now();
-        let deadline = req
-            .timeout
-            .or(self.timeout)
-            .map(|d| saturating_add(start, d));
+        let deadline = match (
+            req.timeout
+                .or(self.timeout)
+                .map(|d| saturating_add(start, d)),
+            outer_deadline,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(route) = route
             && let Some(budget) = route
                 .hedge_budget
@@ -286,7 +319,7 @@ impl Shared {
                     )
                     .await;
                 if let Some((answer, served)) = result {
-                    return Ok(self.finish(answer, req, log, targets, served));
+                    return Ok(self.finish(answer, name, log, targets, served));
                 }
                 let err = log.errors.last().expect("a failed attempt logs its error");
                 let now = Instant::now();
@@ -433,13 +466,13 @@ impl Shared {
     fn finish(
         &self,
         answer: Answer,
-        req: &ChatRequest,
+        name: &str,
         log: Log,
         targets: &[usize],
         served: usize,
     ) -> Answer {
         let info = RouteInfo {
-            route: req.model.clone(),
+            route: name.to_owned(),
             target_index: targets.iter().position(|&i| i == served),
             attempts: log.attempts,
         };
@@ -683,17 +716,15 @@ impl Shared {
             slot,
             armed: is_probe,
         };
-        let mut target_req = target.request(req);
         let started = Instant::now();
         let limit = match (target.timeout.map(|t| saturating_add(started, t)), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // The provider gets what is left of the request's deadline, not the whole timeout again:
-        // it is what bounds a stream's body once the stream has been handed to the caller.
-        if let Some(deadline) = deadline {
-            target_req.timeout = Some(deadline.saturating_duration_since(started));
-        }
+        // The provider gets the request's deadline, not the whole timeout again: it is what
+        // bounds a stream's body once the stream has been handed to the caller. The request is
+        // borrowed; only what the target changes travels beside it.
+        let opts = target.call_options(deadline);
         let provider: &Arc<dyn ChatProvider> = &target.provider;
         let first_delta_timeout = target
             .first_delta_timeout
@@ -701,10 +732,10 @@ impl Shared {
         let call_fut = async {
             match call {
                 Call::Chat => provider
-                    .chat(&target_req)
+                    .chat_with(req, &opts)
                     .await
                     .map(|r| Answer::Chat(Box::new(r))),
-                Call::Stream => preflight(provider.as_ref(), &target_req, first_delta_timeout)
+                Call::Stream => preflight(provider.as_ref(), req, &opts, first_delta_timeout)
                     .await
                     .map(Answer::Stream),
             }
@@ -789,6 +820,7 @@ fn settle(
 async fn preflight(
     provider: &dyn ChatProvider,
     req: &ChatRequest,
+    opts: &CallOptions<'_>,
     first_delta_timeout: Duration,
 ) -> Result<ChatStream, Error> {
     let until = saturating_add(Instant::now(), first_delta_timeout);
@@ -796,7 +828,7 @@ async fn preflight(
         Error::timeout(format!("no first delta within {first_delta_timeout:?}"))
             .with_provider(provider.name().to_owned())
     };
-    let mut stream = tokio::time::timeout_at(until, provider.chat_stream(req))
+    let mut stream = tokio::time::timeout_at(until, provider.chat_stream_with(req, opts))
         .await
         .map_err(|_| no_delta())??;
     let mut held = Vec::new();

@@ -61,7 +61,7 @@ pub use retry::RetryPolicy;
 pub use target::Target;
 
 use crate::error::{Error, ErrorKind};
-use crate::provider::ChatProvider;
+use crate::provider::{CallOptions, ChatProvider};
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// The default time a stream may take to send its first content delta.
@@ -257,14 +257,33 @@ impl ChatProvider for Router {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        match self.inner.run(req, attempt::Call::Chat).await? {
+        self.chat_with(req, &CallOptions::default()).await
+    }
+
+    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
+        self.chat_stream_with(req, &CallOptions::default()).await
+    }
+
+    /// Serves `req` through the route `opts.model` names (else `req.model`), by `opts.deadline`
+    /// at the latest; the other options apply to every attempt (a router as another router's
+    /// target).
+    async fn chat_with(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatResponse, Error> {
+        match self.inner.run(req, opts, attempt::Call::Chat).await? {
             attempt::Answer::Chat(r) => Ok(*r),
             attempt::Answer::Stream(_) => unreachable!("a chat call answers with a response"),
         }
     }
 
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        match self.inner.run(req, attempt::Call::Stream).await? {
+    async fn chat_stream_with(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatStream, Error> {
+        match self.inner.run(req, opts, attempt::Call::Stream).await? {
             attempt::Answer::Stream(s) => Ok(s),
             attempt::Answer::Chat(_) => unreachable!("a stream call answers with a stream"),
         }

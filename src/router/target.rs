@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::provider::CallOptions;
 use crate::provider::ChatProvider;
-use crate::types::ChatRequest;
 
 /// One place a route can send a request: a provider and the model to ask it for.
 ///
@@ -97,19 +97,15 @@ impl Target {
         &self.model
     }
 
-    /// The request as this target receives it: its model and its overrides.
-    pub(crate) fn request(&self, req: &ChatRequest) -> ChatRequest {
-        let mut out = req.with_model(&self.model);
-        if let Some(t) = self.temperature {
-            out.temperature = Some(t);
+    /// What this target changes of a request: its model and its overrides, and the deadline.
+    pub(crate) fn call_options(&self, deadline: Option<tokio::time::Instant>) -> CallOptions<'_> {
+        CallOptions {
+            model: Some(&self.model),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            extra: &self.extra,
+            deadline,
         }
-        if let Some(m) = self.max_tokens {
-            out.max_tokens = Some(m);
-        }
-        for (k, v) in &self.extra {
-            out.extra.insert(k.clone(), v.clone());
-        }
-        out
     }
 
     /// Whether two targets are the same provider object and model (they then share health state).

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::provider::CallOptions;
 use crate::types::stream::StreamMeta;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta};
 
@@ -84,6 +85,56 @@ pub(crate) struct WireRequest {
     pub(crate) body: Vec<u8>,
 }
 
+/// One provider call as a [`Dialect`] encodes it: the borrowed request and what this one call
+/// changes of it (model, overrides, extra fields, deadline).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub(crate) req: &'a ChatRequest,
+    pub(crate) opts: &'a CallOptions<'a>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(req: &'a ChatRequest, opts: &'a CallOptions<'a>) -> Self {
+        Call { req, opts }
+    }
+
+    /// The model to ask for.
+    pub(crate) fn model(&self) -> &'a str {
+        self.opts.model.unwrap_or(&self.req.model)
+    }
+
+    pub(crate) fn temperature(&self) -> Option<f32> {
+        self.opts.temperature.or(self.req.temperature)
+    }
+
+    pub(crate) fn max_tokens(&self) -> Option<u32> {
+        self.opts.max_tokens.or(self.req.max_tokens)
+    }
+
+    pub(crate) fn has_extra(&self) -> bool {
+        !self.req.extra.is_empty() || !self.opts.extra.is_empty()
+    }
+
+    /// The extra fields to merge, the request's first and the call's after (so they win).
+    pub(crate) fn extra(&self) -> impl Iterator<Item = (&'a str, &'a serde_json::Value)> {
+        self.req
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .chain(self.opts.extra.iter().map(|(k, v)| (k.as_str(), v)))
+    }
+
+    /// When the whole call must end: the earliest of the call's deadline, the request's own
+    /// timeout and the provider's `total`, counted from `now`.
+    fn deadline(&self, total: Option<Duration>, now: Instant) -> Option<Instant> {
+        let own = self.req.timeout.or(total).map(|d| now + d);
+        match (own, self.opts.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Incremental translation of one provider's event stream into deltas.
 pub(crate) trait StreamDecoder: Send {
     /// Handles one SSE event, pushing any deltas it yields.
@@ -116,8 +167,8 @@ impl StreamOut<'_> {
 pub(crate) trait Dialect: Send + Sync {
     /// The provider's name as it appears on responses and errors.
     fn provider(&self) -> &str;
-    /// The path and JSON body for `req`.
-    fn encode(&self, req: &ChatRequest, stream: bool) -> Result<WireRequest, Error>;
+    /// The path and JSON body for one call.
+    fn encode(&self, call: &Call<'_>, stream: bool) -> Result<WireRequest, Error>;
     /// A complete (non-streamed) answer.
     fn decode(&self, body: &[u8]) -> Result<ChatResponse, Error>;
     /// A decoder for a streamed answer to `req`.
@@ -157,11 +208,12 @@ impl Endpoint {
     pub(crate) async fn chat(
         &self,
         dialect: &dyn Dialect,
-        req: &ChatRequest,
+        call: &Call<'_>,
     ) -> Result<ChatResponse, Error> {
-        let total = req.timeout.or(self.timeouts.total);
-        let call = async {
-            let wire = dialect.encode(req, false)?;
+        let started = Instant::now();
+        let deadline = call.deadline(self.timeouts.total, started);
+        let run = async {
+            let wire = dialect.encode(call, false)?;
             let mut resp = self.send(wire).await?;
             let status = resp.status().as_u16();
             // Moved out, not cloned: the body reader needs only the body.
@@ -181,11 +233,12 @@ impl Endpoint {
                 }
             })
         };
-        let result = match total {
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(format!("no answer within {limit:?}")))),
-            None => call.await,
+        let result = match deadline {
+            Some(at) => tokio::time::timeout_at(at, run).await.unwrap_or_else(|_| {
+                let limit = at.saturating_duration_since(started);
+                Err(Error::timeout(format!("no answer within {limit:?}")))
+            }),
+            None => run.await,
         };
         result.map_err(|e| self.finish_error(dialect, e))
     }
@@ -194,14 +247,12 @@ impl Endpoint {
     pub(crate) async fn chat_stream(
         &self,
         dialect: &dyn Dialect,
-        req: &ChatRequest,
+        call: &Call<'_>,
     ) -> Result<ChatStream, Error> {
-        let deadline = req
-            .timeout
-            .or(self.timeouts.total)
-            .map(|d| Instant::now() + d);
+        let req = call.req;
+        let deadline = call.deadline(self.timeouts.total, Instant::now());
         let open = async {
-            let wire = dialect.encode(req, true)?;
+            let wire = dialect.encode(call, true)?;
             let resp = self.send(wire).await?;
             let status = resp.status().as_u16();
             let is_json = resp
@@ -234,7 +285,7 @@ impl Endpoint {
         );
         Ok(ChatStream::from_source(
             dialect.provider().to_owned(),
-            req.model.clone(),
+            call.model().to_owned(),
             Box::pin(source),
         ))
     }

@@ -46,6 +46,23 @@ pub struct ChatResponse {
 }
 
 impl ChatResponse {
+    /// A response from `provider`'s `model` with this message, finish reason `Stop` and
+    /// nothing else known (no id, usage, cost or route): the start for a custom
+    /// [`ChatProvider`](crate::ChatProvider) or a test double. Set the other fields directly.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>, message: Message) -> Self {
+        ChatResponse {
+            id: String::new(),
+            provider: provider.into(),
+            model: model.into(),
+            message,
+            reasoning: None,
+            finish_reason: FinishReason::Stop,
+            usage: None,
+            cost: None,
+            route: None,
+        }
+    }
+
     /// All text parts of the answer joined.
     pub fn text(&self) -> String {
         self.message.text_content()

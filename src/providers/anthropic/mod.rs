@@ -18,14 +18,13 @@ mod stream;
 
 use std::time::SystemTime;
 
-use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::Error;
-use crate::provider::ChatProvider;
 use crate::providers::common::{Auth, Settings, common_builder_methods};
-use crate::transport::{Dialect, Endpoint, ErrorDetail, StreamDecoder, WireRequest};
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::providers::http::{HttpProvider, http_chat_provider};
+use crate::transport::{Call, Dialect, ErrorDetail, StreamDecoder, WireRequest};
+use crate::types::{ChatRequest, ChatResponse};
 
 /// The official API's base URL (the `/v1/messages` path is appended to it).
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -139,8 +138,7 @@ const API_VERSION: &str = "2023-06-01";
 /// or output tokens).
 #[derive(Debug)]
 pub struct Anthropic {
-    endpoint: Endpoint,
-    dialect: AnthropicDialect,
+    http: HttpProvider,
 }
 
 /// Builds an [`Anthropic`] provider. Setters never fail; [`AnthropicBuilder::build`] checks.
@@ -214,34 +212,23 @@ impl AnthropicBuilder {
             headers.insert("anthropic-beta", value);
         }
         Ok(Anthropic {
-            endpoint: self.settings.endpoint(
-                "anthropic",
-                ANTHROPIC_BASE_URL,
-                Auth::Header("x-api-key"),
-                true,
-                headers,
-            )?,
-            dialect: AnthropicDialect {
-                default_max_tokens: self.default_max_tokens,
-            },
+            http: HttpProvider::new(
+                self.settings.endpoint(
+                    "anthropic",
+                    ANTHROPIC_BASE_URL,
+                    Auth::Header("x-api-key"),
+                    true,
+                    headers,
+                )?,
+                AnthropicDialect {
+                    default_max_tokens: self.default_max_tokens,
+                },
+            ),
         })
     }
 }
 
-#[async_trait]
-impl ChatProvider for Anthropic {
-    fn name(&self) -> &str {
-        "anthropic"
-    }
-
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.endpoint.chat(&self.dialect, req).await
-    }
-
-    async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        self.endpoint.chat_stream(&self.dialect, req).await
-    }
-}
+http_chat_provider!(Anthropic);
 
 /// The Messages API wire format.
 #[derive(Debug, Clone)]
@@ -255,10 +242,10 @@ impl Dialect for AnthropicDialect {
         "anthropic"
     }
 
-    fn encode(&self, req: &ChatRequest, stream: bool) -> Result<WireRequest, Error> {
+    fn encode(&self, call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
         Ok(WireRequest {
             path: "/v1/messages".to_owned(),
-            body: request::encode(req, stream, self.default_max_tokens)?,
+            body: request::encode_call(call, stream, self.default_max_tokens)?,
         })
     }
 

@@ -9,9 +9,12 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
+use crate::providers::http::json_body;
+use crate::transport::Call;
+#[cfg(test)]
+use crate::types::ChatRequest;
 use crate::types::{
-    ChatRequest, ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
-    Role, ToolChoice,
+    ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat, Role, ToolChoice,
 };
 
 /// The smallest thinking budget the API accepts.
@@ -159,12 +162,12 @@ fn effort_budget(effort: ReasoningEffort) -> u32 {
     }
 }
 
-/// `(max_tokens, thinking budget)` for `req`.
+/// `(max_tokens, thinking budget)` for one call.
 fn token_limits(
-    req: &ChatRequest,
+    call: &Call<'_>,
     builder_default: Option<u32>,
 ) -> Result<(u32, Option<u32>), Error> {
-    let budget = match req.reasoning {
+    let budget = match call.req.reasoning {
         None => None,
         Some(Reasoning::Budget(n)) if n < MIN_THINKING_BUDGET => {
             return Err(invalid(format!(
@@ -174,7 +177,7 @@ fn token_limits(
         Some(Reasoning::Budget(n)) => Some(n),
         Some(Reasoning::Effort(e)) => Some(effort_budget(e)),
     };
-    let max_tokens = match (req.max_tokens, budget) {
+    let max_tokens = match (call.max_tokens(), budget) {
         (Some(0), _) => return Err(invalid("anthropic: max_tokens must be at least 1")),
         (Some(max), Some(budget)) if max <= budget => {
             return Err(invalid(format!(
@@ -183,20 +186,35 @@ fn token_limits(
         }
         (Some(max), _) => max,
         (None, budget) => {
-            let answer = builder_default.unwrap_or_else(|| default_max_tokens(&req.model));
+            let answer = builder_default.unwrap_or_else(|| default_max_tokens(call.model()));
             answer.saturating_add(budget.unwrap_or(0))
         }
     };
     Ok((max_tokens, budget))
 }
 
-/// The JSON body for `req`.
+/// [`encode_call`] with no per-call options, for tests.
+#[cfg(test)]
 pub(super) fn encode(
-    req: &ChatRequest,
+    req: &crate::types::ChatRequest,
     stream: bool,
     builder_default: Option<u32>,
 ) -> Result<Vec<u8>, Error> {
-    if req.model.is_empty() {
+    encode_call(
+        &Call::new(req, &crate::CallOptions::default()),
+        stream,
+        builder_default,
+    )
+}
+
+/// The JSON body for one call.
+pub(super) fn encode_call(
+    call: &Call<'_>,
+    stream: bool,
+    builder_default: Option<u32>,
+) -> Result<Vec<u8>, Error> {
+    let req = call.req;
+    if call.model().is_empty() {
         return Err(invalid("the request names no model"));
     }
     match &req.response_format {
@@ -208,7 +226,7 @@ pub(super) fn encode(
             ));
         }
     }
-    let (max_tokens, budget) = token_limits(req, builder_default)?;
+    let (max_tokens, budget) = token_limits(call, builder_default)?;
     let (system, messages) = conversation(&req.messages)?;
     let has_tools = !req.tools.is_empty();
     let disable_parallel = req.parallel_tool_calls == Some(false);
@@ -243,7 +261,7 @@ pub(super) fn encode(
         }),
     };
     let body = Body {
-        model: &req.model,
+        model: call.model(),
         max_tokens,
         system,
         messages,
@@ -266,25 +284,11 @@ pub(super) fn encode(
             kind: "enabled",
             budget_tokens,
         }),
-        temperature: req.temperature,
+        temperature: call.temperature(),
         top_p: req.top_p,
         stop_sequences: &req.stop,
     };
-    if req.extra.is_empty() {
-        return serde_json::to_vec(&body).map_err(encode_error);
-    }
-    // Extra fields override ours, so merge as a map (only when there are any).
-    let Value::Object(mut map) = serde_json::to_value(&body).map_err(encode_error)? else {
-        unreachable!("a struct serializes to an object");
-    };
-    for (k, v) in &req.extra {
-        map.insert(k.clone(), v.clone());
-    }
-    serde_json::to_vec(&Value::Object(map)).map_err(encode_error)
-}
-
-fn encode_error(e: serde_json::Error) -> Error {
-    invalid("the request cannot be encoded as JSON").with_source(e)
+    json_body(&body, call)
 }
 
 /// Lifts system text out of the conversation and merges consecutive turns of one role.

@@ -351,7 +351,7 @@ fn sampling_stream_and_extra_fields() {
         .insert("metadata".into(), json!({"user_id": "u-1"}));
     let b: Value = serde_json::from_slice(&encode(&req, true, None).unwrap()).unwrap();
     assert_eq!(b["temperature"], 0.5);
-    assert!((b["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(b["top_p"], 0.9);
     assert_eq!(b["stop_sequences"], json!(["END", "STOP"]));
     assert_eq!(b["stream"], true);
     assert_eq!(b["top_k"], 40);
@@ -390,4 +390,21 @@ fn json_response_formats_are_refused() {
         .user("x")
         .response_format(ResponseFormat::Text);
     assert!(body(&text).get("response_format").is_none());
+}
+
+#[test]
+fn extra_fields_keep_our_numbers_exact() {
+    // With extra fields the body is merged as a map; its `f32`s must still be written as the
+    // caller wrote them (`0.7`, never `0.699999988079071`).
+    let req = ChatRequest::new("m")
+        .user("x")
+        .temperature(0.7)
+        .top_p(0.9)
+        .max_tokens(10)
+        .extra("top_k", json!(40));
+    let text = String::from_utf8(encode(&req, false, None).unwrap()).unwrap();
+    assert_eq!(
+        text,
+        r#"{"max_tokens":10,"messages":[{"content":[{"text":"x","type":"text"}],"role":"user"}],"model":"m","temperature":0.7,"top_k":40,"top_p":0.9}"#
+    );
 }

@@ -25,9 +25,10 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::provider::ChatProvider;
+use crate::provider::{CallOptions, ChatProvider};
 use crate::providers::common::{Auth, Settings, common_builder_methods};
-use crate::transport::{Dialect, Endpoint, ErrorDetail, StreamDecoder, WireRequest};
+use crate::providers::http::HttpProvider;
+use crate::transport::{Call, Dialect, ErrorDetail, StreamDecoder, WireRequest};
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// The Gemini API's base URL (without the API version, which the paths carry).
@@ -106,8 +107,7 @@ const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 ///   only a hard quota (per day, zero, out of credit) is `QuotaExceeded`.
 #[derive(Debug)]
 pub struct Gemini {
-    endpoint: Endpoint,
-    dialect: GeminiDialect,
+    http: HttpProvider,
     fetch_images: bool,
     max_image_bytes: usize,
 }
@@ -146,13 +146,13 @@ impl Gemini {
         if !self.fetch_images || !fetch::has_remote_images(req) {
             return Ok(Cow::Borrowed(req));
         }
-        let total = req.timeout.or(self.endpoint.timeouts.total);
+        let total = req.timeout.or(self.http.endpoint.timeouts.total);
         let started = Instant::now();
         let fetch = fetch::inline_remote_images(
-            &self.endpoint.client,
+            &self.http.endpoint.client,
             req,
             self.max_image_bytes,
-            self.endpoint.timeouts.first_byte,
+            self.http.endpoint.timeouts.first_byte,
         );
         let mut prepared = match total {
             Some(limit) => tokio::time::timeout(limit, fetch)
@@ -217,8 +217,7 @@ impl GeminiBuilder {
             HeaderMap::new(),
         )?;
         Ok(Gemini {
-            endpoint,
-            dialect: GeminiDialect,
+            http: HttpProvider::new(endpoint, GeminiDialect),
             fetch_images: self.fetch_images.unwrap_or(true),
             max_image_bytes,
         })
@@ -232,13 +231,29 @@ impl ChatProvider for Gemini {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        let req = self.prepare(req).await?;
-        self.endpoint.chat(&self.dialect, &req).await
+        self.chat_with(req, &CallOptions::default()).await
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
+        self.chat_stream_with(req, &CallOptions::default()).await
+    }
+
+    async fn chat_with(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatResponse, Error> {
         let req = self.prepare(req).await?;
-        self.endpoint.chat_stream(&self.dialect, &req).await
+        self.http.chat(&req, opts).await
+    }
+
+    async fn chat_stream_with(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatStream, Error> {
+        let req = self.prepare(req).await?;
+        self.http.chat_stream(&req, opts).await
     }
 }
 
@@ -251,8 +266,8 @@ impl Dialect for GeminiDialect {
         PROVIDER
     }
 
-    fn encode(&self, req: &ChatRequest, stream: bool) -> Result<WireRequest, Error> {
-        request::encode(req, stream)
+    fn encode(&self, call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
+        request::encode_call(call, stream)
     }
 
     fn decode(&self, body: &[u8]) -> Result<ChatResponse, Error> {

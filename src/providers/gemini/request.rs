@@ -7,10 +7,12 @@ use serde_json::{Map, Value};
 
 use super::schema;
 use crate::error::{Error, ErrorKind};
-use crate::transport::WireRequest;
+use crate::providers::http::json_body;
+use crate::transport::{Call, WireRequest};
+#[cfg(test)]
+use crate::types::ChatRequest;
 use crate::types::{
-    ChatRequest, ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat,
-    Role, ToolChoice,
+    ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat, Role, ToolChoice,
 };
 
 /// Thinking budgets for [`ReasoningEffort`] on models steered by budget (Gemini 2.x). `Medium`
@@ -170,9 +172,15 @@ pub(super) fn model_id(model: &str) -> Result<&str, Error> {
     Ok(id)
 }
 
-/// The path and JSON body for `req`.
-pub(super) fn encode(req: &ChatRequest, stream: bool) -> Result<WireRequest, Error> {
-    let model = model_id(&req.model)?;
+/// [`encode_call`] with no per-call options, for tests.
+#[cfg(test)]
+pub(super) fn encode(req: &crate::types::ChatRequest, stream: bool) -> Result<WireRequest, Error> {
+    encode_call(&Call::new(req, &crate::CallOptions::default()), stream)
+}
+
+/// The path and JSON body for one call.
+pub(super) fn encode_call(call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
+    let model = model_id(call.model())?;
     let path = if stream {
         format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
     } else {
@@ -180,11 +188,12 @@ pub(super) fn encode(req: &ChatRequest, stream: bool) -> Result<WireRequest, Err
     };
     Ok(WireRequest {
         path,
-        body: body(req, model)?,
+        body: body(call, model)?,
     })
 }
 
-fn body(req: &ChatRequest, model: &str) -> Result<Vec<u8>, Error> {
+fn body(call: &Call<'_>, model: &str) -> Result<Vec<u8>, Error> {
+    let req = call.req;
     let mut contents: Vec<Content<'_>> = Vec::new();
     let mut system: Vec<Part<'_>> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
@@ -272,9 +281,9 @@ fn body(req: &ChatRequest, model: &str) -> Result<Vec<u8>, Error> {
         },
         tool_config,
         generation_config: GenerationConfig {
-            temperature: req.temperature,
+            temperature: call.temperature(),
             top_p: req.top_p,
-            max_output_tokens: req.max_tokens,
+            max_output_tokens: call.max_tokens(),
             stop_sequences: &req.stop,
             // Gemini's seed is an int32: larger seeds are folded into its range, deterministically.
             seed: req.seed.map(|s| (s % (i32::MAX as u64 + 1)) as i32),
@@ -283,22 +292,7 @@ fn body(req: &ChatRequest, model: &str) -> Result<Vec<u8>, Error> {
             thinking_config: req.reasoning.map(|r| thinking_config(r, model)),
         },
     };
-    if req.extra.is_empty() {
-        return serde_json::to_vec(&body).map_err(encode_error);
-    }
-    // Extra fields override ours, so merge as a map (only when there are any).
-    let mut map: Map<String, Value> = match serde_json::to_value(&body).map_err(encode_error)? {
-        Value::Object(map) => map,
-        _ => unreachable!("a struct serializes to an object"),
-    };
-    for (k, v) in &req.extra {
-        map.insert(k.clone(), v.clone());
-    }
-    serde_json::to_vec(&map).map_err(encode_error)
-}
-
-fn encode_error(e: serde_json::Error) -> Error {
-    invalid("the request cannot be encoded as JSON").with_source(e)
+    json_body(&body, call)
 }
 
 /// `Budget(n)` is `thinkingBudget: n` (0 turns thinking off, and then no thoughts are asked

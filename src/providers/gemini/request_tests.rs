@@ -396,3 +396,19 @@ fn extra_fields_merge_into_the_top_level() {
     // Extra overrides what the library set.
     assert_eq!(body["generationConfig"], json!({"candidateCount": 1}));
 }
+
+#[test]
+fn extra_fields_keep_our_numbers_exact() {
+    // With extra fields the body is merged as a map; its `f32`s must still be written as the
+    // caller wrote them (`0.7`, never `0.699999988079071`).
+    let req = ChatRequest::new("g")
+        .user("x")
+        .temperature(0.7)
+        .top_p(0.9)
+        .extra("cachedContent", json!("cachedContents/abc"));
+    let text = String::from_utf8(encode(&req, false).unwrap().body).unwrap();
+    assert_eq!(
+        text,
+        r#"{"cachedContent":"cachedContents/abc","contents":[{"parts":[{"text":"x"}],"role":"user"}],"generationConfig":{"temperature":0.7,"topP":0.9}}"#
+    );
+}

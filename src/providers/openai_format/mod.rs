@@ -9,7 +9,7 @@ mod response;
 mod stream;
 
 use crate::error::Error;
-use crate::transport::{Dialect, ErrorDetail, StreamDecoder, WireRequest};
+use crate::transport::{Call, Dialect, ErrorDetail, StreamDecoder, WireRequest};
 use crate::types::{ChatRequest, ChatResponse};
 
 /// Which variant of the format a server speaks.
@@ -37,10 +37,10 @@ impl Dialect for OpenAiDialect {
         &self.provider
     }
 
-    fn encode(&self, req: &ChatRequest, stream: bool) -> Result<WireRequest, Error> {
+    fn encode(&self, call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
         Ok(WireRequest {
             path: self.path.to_owned(),
-            body: request::encode(req, self.flavor, stream)?,
+            body: request::encode_call(call, self.flavor, stream)?,
         })
     }
 

@@ -1,12 +1,14 @@
 //! Normalized request → OpenAI-format JSON body.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Flavor;
 use crate::error::{Error, ErrorKind};
+use crate::providers::http::json_body;
+use crate::transport::Call;
 use crate::types::{
-    ChatRequest, ContentPart, ImageSource, Message, Reasoning, ResponseFormat, Role, ToolChoice,
+    ContentPart, ImageSource, Message, Reasoning, ResponseFormat, Role, ToolChoice,
 };
 
 #[derive(Serialize)]
@@ -120,9 +122,24 @@ struct WireFunction<'a> {
     strict: Option<bool>,
 }
 
-/// The JSON body for `req`.
-pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<Vec<u8>, Error> {
-    if req.model.is_empty() {
+/// [`encode_call`] with no per-call options, for tests.
+#[cfg(test)]
+pub(super) fn encode(
+    req: &crate::types::ChatRequest,
+    flavor: Flavor,
+    stream: bool,
+) -> Result<Vec<u8>, Error> {
+    encode_call(
+        &Call::new(req, &crate::CallOptions::default()),
+        flavor,
+        stream,
+    )
+}
+
+/// The JSON body for one call.
+pub(super) fn encode_call(call: &Call<'_>, flavor: Flavor, stream: bool) -> Result<Vec<u8>, Error> {
+    let req = call.req;
+    if call.model().is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidRequest,
             "the request names no model",
@@ -134,11 +151,11 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
         .map(|m| message(m, flavor))
         .collect::<Result<Vec<_>, _>>()?;
     let (max_completion_tokens, max_tokens) = match flavor {
-        Flavor::OpenAi => (req.max_tokens, None),
-        Flavor::DeepSeek | Flavor::Compat => (None, req.max_tokens),
+        Flavor::OpenAi => (call.max_tokens(), None),
+        Flavor::DeepSeek | Flavor::Compat => (None, call.max_tokens()),
     };
     let body = Body {
-        model: &req.model,
+        model: call.model(),
         messages,
         stream,
         // Without this OpenAI sends no usage in streams.
@@ -171,7 +188,7 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
         } else {
             req.parallel_tool_calls
         },
-        temperature: req.temperature,
+        temperature: call.temperature(),
         top_p: req.top_p,
         max_completion_tokens,
         max_tokens,
@@ -194,26 +211,7 @@ pub(super) fn encode(req: &ChatRequest, flavor: Flavor, stream: bool) -> Result<
             _ => None,
         },
     };
-    if req.extra.is_empty() {
-        return serde_json::to_vec(&body).map_err(encode_error);
-    }
-    // Extra fields override ours, so merge as a map (only when there are any). The map is read
-    // back from our JSON text rather than built with `to_value`, which would widen `f32`s
-    // (`top_p: 0.9` would be sent as 0.8999999761581421).
-    let ours = serde_json::to_vec(&body).map_err(encode_error)?;
-    let mut map: Map<String, Value> = serde_json::from_slice(&ours).map_err(encode_error)?;
-    for (k, v) in &req.extra {
-        map.insert(k.clone(), v.clone());
-    }
-    serde_json::to_vec(&map).map_err(encode_error)
-}
-
-fn encode_error(e: serde_json::Error) -> Error {
-    Error::new(
-        ErrorKind::InvalidRequest,
-        "the request cannot be encoded as JSON",
-    )
-    .with_source(e)
+    json_body(&body, call)
 }
 
 fn message(m: &Message, flavor: Flavor) -> Result<WireMessage<'_>, Error> {
