@@ -167,12 +167,11 @@ async fn run(demo: &Demo, sim: Option<&Simulator>) -> Result<(), Box<dyn std::er
     // providers require them in tool loops).
     let turn: Message = answer.message.clone();
     script(Scenario::text("It is 18 °C and sunny in Paris.").with_usage(85, 12));
-    let follow_up = ChatRequest {
-        tool_choice: None,
-        ..req
-    }
-    .message(turn)
-    .tool_result(call.id.clone(), r#"{"temp_c": 18, "sky": "sunny"}"#);
+    let mut follow_up = req;
+    follow_up.tool_choice = None;
+    let follow_up = follow_up
+        .message(turn)
+        .tool_result(call.id.clone(), r#"{"temp_c": 18, "sky": "sunny"}"#);
     let answer = provider.chat(&follow_up).await?;
     println!("final:    {}", answer.text());
 

@@ -90,13 +90,11 @@ async fn non_streamed_text_with_cache_usage() {
         // includes them.
         assert_eq!(
             r.usage,
-            Some(Usage {
-                input_tokens: 4512,
-                output_tokens: 17,
-                cached_input_tokens: 3000,
-                cache_creation_input_tokens: 1500,
-                reasoning_tokens: 0,
-            })
+            Some(
+                Usage::new(4512, 17)
+                    .with_cached_input_tokens(3000)
+                    .with_cache_creation_input_tokens(1500)
+            )
         );
         assert_eq!(r.cost, None);
         assert!(r.route.is_none());
@@ -191,13 +189,7 @@ async fn streamed_text_with_one_usage_total() {
                 Delta::Text(" le monde — ça va ? \"oui\" 🌍".into()),
                 Delta::Finish(FinishReason::Stop),
                 // message_start and message_delta both report the 2048 cached tokens: counted once.
-                Delta::Usage(Usage {
-                    input_tokens: 14 + 2048,
-                    output_tokens: 15,
-                    cached_input_tokens: 2048,
-                    cache_creation_input_tokens: 0,
-                    reasoning_tokens: 0,
-                }),
+                Delta::Usage(Usage::new(14 + 2048, 15).with_cached_input_tokens(2048)),
             ],
             "seed {seed}"
         );
@@ -233,11 +225,7 @@ async fn streamed_tool_use_with_fragmented_arguments() {
                 call(1, Some("toolu_01Rome4kLm7"), Some("get_weather"), ""),
                 call(1, None, None, "{\"city\": \"Rome\"}"),
                 Delta::Finish(FinishReason::ToolCalls),
-                Delta::Usage(Usage {
-                    input_tokens: 640,
-                    output_tokens: 98,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(640, 98)),
             ],
             "seed {seed}"
         );
@@ -287,11 +275,7 @@ async fn streamed_thinking_round_trips_with_its_signature() {
                 Delta::ReasoningSignature(SIGNATURE.into()),
                 Delta::Text("27 × 453 = **12,231**".into()),
                 Delta::Finish(FinishReason::Stop),
-                Delta::Usage(Usage {
-                    input_tokens: 48,
-                    output_tokens: 142,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(48, 142)),
             ],
             "seed {seed}"
         );

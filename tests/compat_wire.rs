@@ -127,14 +127,7 @@ async fn openrouter_cost_is_kept_on_the_response() {
         assert_eq!(r.reasoning, None);
         assert_eq!(r.finish_reason, FinishReason::Stop);
         assert_eq!(r.cost, Some(0.000132));
-        assert_eq!(
-            r.usage,
-            Some(Usage {
-                input_tokens: 14,
-                output_tokens: 6,
-                ..Usage::default()
-            })
-        );
+        assert_eq!(r.usage, Some(Usage::new(14, 6)));
         let sent = server.last();
         assert_eq!(sent.path, "/api/v1/chat/completions");
         assert_eq!(
@@ -156,11 +149,7 @@ async fn openrouter_stream_with_processing_comments_keeps_usage_and_cost() {
         )
         .await;
         let provider = openrouter(&server);
-        let usage = Usage {
-            input_tokens: 11,
-            output_tokens: 3,
-            ..Usage::default()
-        };
+        let usage = Usage::new(11, 3);
         let (deltas, err) = stream_of(&provider, "openai/gpt-4o-mini").await;
         assert!(err.is_none(), "{err:?}");
         assert_eq!(
@@ -403,11 +392,7 @@ async fn groq_stream_with_x_groq_fields() {
                 text("Hola"),
                 text(", ¿qué tal?"),
                 Delta::Finish(FinishReason::Stop),
-                Delta::Usage(Usage {
-                    input_tokens: 45,
-                    output_tokens: 8,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(45, 8)),
             ]
         );
         assert_eq!(server.last().path, "/openai/v1/chat/completions");
@@ -554,14 +539,7 @@ async fn ollama_needs_no_key_and_sends_none() {
         .unwrap();
     assert_eq!(r.provider, "ollama");
     assert_eq!(r.text(), "Hi! How can I help you today?");
-    assert_eq!(
-        r.usage,
-        Some(Usage {
-            input_tokens: 27,
-            output_tokens: 10,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(r.usage, Some(Usage::new(27, 10)));
     let sent = server.last();
     assert_eq!(sent.path, "/v1/chat/completions");
     assert_eq!(sent.header("authorization"), None);

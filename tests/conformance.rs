@@ -188,15 +188,7 @@ async fn the_same_conversation_agrees_across_providers() {
                 (160, 12),
                 "{name} (stream: {stream}): {usage:?}"
             );
-            assert_eq!(
-                usage.total_tokens(),
-                Usage {
-                    input_tokens: 160,
-                    output_tokens: 12,
-                    ..Usage::default()
-                }
-                .total_tokens()
-            );
+            assert_eq!(usage.total_tokens(), Usage::new(160, 12).total_tokens());
             assert!(!r.model.is_empty(), "{name}");
         }
     }

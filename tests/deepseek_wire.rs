@@ -61,14 +61,11 @@ async fn reasoner_answer_after_keep_alive_blank_lines() {
         assert_eq!(r.finish_reason, FinishReason::Stop);
         assert_eq!(
             r.usage,
-            Some(Usage {
-                input_tokens: 21,
-                output_tokens: 164,
-                // Only `prompt_cache_hit_tokens` says it here.
-                cached_input_tokens: 16,
-                cache_creation_input_tokens: 0,
-                reasoning_tokens: 148,
-            })
+            Some(
+                Usage::new(21, 164)
+                    .with_cached_input_tokens(16)
+                    .with_reasoning_tokens(148)
+            )
         );
         assert_eq!(r.cost, None);
 
@@ -127,13 +124,11 @@ async fn reasoning_goes_back_as_reasoning_content_in_a_tool_loop() {
         );
         assert_eq!(
             first.usage,
-            Some(Usage {
-                input_tokens: 312,
-                output_tokens: 58,
-                cached_input_tokens: 256,
-                cache_creation_input_tokens: 0,
-                reasoning_tokens: 31,
-            })
+            Some(
+                Usage::new(312, 58)
+                    .with_cached_input_tokens(256)
+                    .with_reasoning_tokens(31)
+            )
         );
 
         let call_id = first.tool_calls()[0].id.clone();
@@ -187,13 +182,7 @@ async fn streamed_reasoning_with_keep_alive_comments_and_usage_on_the_finish_chu
         assert_eq!(stream.provider(), "deepseek");
         let (deltas, err) = drain(stream).await;
         assert!(err.is_none(), "{err:?}");
-        let usage = Usage {
-            input_tokens: 12,
-            output_tokens: 48,
-            cached_input_tokens: 0,
-            cache_creation_input_tokens: 0,
-            reasoning_tokens: 39,
-        };
+        let usage = Usage::new(12, 48).with_reasoning_tokens(39);
         assert_eq!(
             deltas,
             vec![
@@ -266,13 +255,9 @@ async fn streamed_tool_call_with_cache_hits_on_the_finish_chunk() {
             });
         }
         expected.push(Delta::Finish(FinishReason::ToolCalls));
-        expected.push(Delta::Usage(Usage {
-            input_tokens: 190,
-            output_tokens: 21,
-            cached_input_tokens: 128,
-            cache_creation_input_tokens: 0,
-            reasoning_tokens: 0,
-        }));
+        expected.push(Delta::Usage(
+            Usage::new(190, 21).with_cached_input_tokens(128),
+        ));
         assert_eq!(deltas, expected);
     }
 }

@@ -68,13 +68,7 @@ async fn chat_text_answer_with_cached_tokens() {
         assert_eq!(r.finish_reason, FinishReason::Stop);
         assert_eq!(
             r.usage,
-            Some(Usage {
-                input_tokens: 1342,
-                output_tokens: 9,
-                cached_input_tokens: 1280,
-                cache_creation_input_tokens: 0,
-                reasoning_tokens: 0,
-            })
+            Some(Usage::new(1342, 9).with_cached_input_tokens(1280))
         );
         assert_eq!(r.cost, None);
         assert!(r.route.is_none());
@@ -138,14 +132,7 @@ async fn chat_parallel_tool_calls() {
             r.tool_calls()[1].parse_arguments().unwrap(),
             json!({"city": "Tokyo", "unit": "celsius"})
         );
-        assert_eq!(
-            r.usage,
-            Some(Usage {
-                input_tokens: 118,
-                output_tokens: 52,
-                ..Usage::default()
-            })
-        );
+        assert_eq!(r.usage, Some(Usage::new(118, 52)));
 
         let sent = server.last().body;
         assert_eq!(
@@ -238,13 +225,11 @@ async fn chat_reasoning_model_with_json_schema() {
         assert_eq!(r.finish_reason, FinishReason::Stop);
         assert_eq!(
             r.usage,
-            Some(Usage {
-                input_tokens: 2210,
-                output_tokens: 868,
-                cached_input_tokens: 2048,
-                cache_creation_input_tokens: 0,
-                reasoning_tokens: 832,
-            })
+            Some(
+                Usage::new(2210, 868)
+                    .with_cached_input_tokens(2048)
+                    .with_reasoning_tokens(832)
+            )
         );
 
         let sent = server.last().body;
@@ -308,11 +293,7 @@ async fn streamed_text_with_usage() {
             vec![
                 text(" le monde — ça va? \"ok\""),
                 Delta::Finish(FinishReason::Stop),
-                Delta::Usage(Usage {
-                    input_tokens: 19,
-                    output_tokens: 10,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(19, 10)),
             ]
         );
         let sent = server.last();
@@ -385,11 +366,7 @@ async fn streamed_parallel_tool_calls_in_fragments() {
                 frag(1, None, None, ": \"Europe/"),
                 frag(1, None, None, "Paris\"}"),
                 Delta::Finish(FinishReason::ToolCalls),
-                Delta::Usage(Usage {
-                    input_tokens: 96,
-                    output_tokens: 41,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(96, 41)),
             ]
         );
         let sent = server.last().body;
@@ -446,13 +423,11 @@ async fn streamed_reasoning_model_counts_reasoning_and_cached_tokens() {
                 text(" is 42"),
                 text("."),
                 Delta::Finish(FinishReason::Length),
-                Delta::Usage(Usage {
-                    input_tokens: 2210,
-                    output_tokens: 1000,
-                    cached_input_tokens: 1920,
-                    cache_creation_input_tokens: 0,
-                    reasoning_tokens: 996,
-                }),
+                Delta::Usage(
+                    Usage::new(2210, 1000)
+                        .with_cached_input_tokens(1920)
+                        .with_reasoning_tokens(996)
+                ),
             ]
         );
         assert_eq!(server.last().body["max_completion_tokens"], 1000);
@@ -481,11 +456,7 @@ async fn streamed_refusal_folds_like_a_non_streamed_one() {
                 text(", I can't"),
                 text(" help with that."),
                 Delta::Finish(FinishReason::ContentFilter),
-                Delta::Usage(Usage {
-                    input_tokens: 61,
-                    output_tokens: 11,
-                    ..Usage::default()
-                }),
+                Delta::Usage(Usage::new(61, 11)),
             ]
         );
     }

@@ -160,6 +160,7 @@ impl CircuitBreaker {
 
 /// The state of one target's circuit, as reported to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CircuitStatus {
     /// Requests flow normally.
     Closed,

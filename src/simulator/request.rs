@@ -43,6 +43,7 @@ impl Wire {
 
 /// A request as the simulator received it, kept for assertions with [`Simulator::requests`](super::Simulator::requests).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RecordedRequest {
     /// The wire the request was routed to. Requests outside the four prefixes are answered
     /// with a 404 in OpenAI's error format and recorded as [`Wire::OpenAi`].

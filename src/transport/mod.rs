@@ -31,6 +31,7 @@ pub(crate) use sse::SseEvent;
 /// answer is ready), `idle` 90 s between two reads of a stream, `total` 600 s for the whole call.
 /// A request's own [`ChatRequest::timeout`] replaces `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// Establishing the TCP (and TLS) connection. Applies to clients the library builds; a client
     /// passed in with `http_client` keeps its own setting.
@@ -51,6 +52,36 @@ impl Default for Timeouts {
             idle: Duration::from_secs(90),
             total: Some(Duration::from_secs(600)),
         }
+    }
+}
+
+impl Timeouts {
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn with_connect(mut self, connect: Duration) -> Self {
+        self.connect = connect;
+        self
+    }
+
+    /// Sets the longest wait for the response head.
+    #[must_use]
+    pub fn with_first_byte(mut self, first_byte: Duration) -> Self {
+        self.first_byte = first_byte;
+        self
+    }
+
+    /// Sets the longest silence between two reads of a stream.
+    #[must_use]
+    pub fn with_idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Sets the whole-call limit (`None` for none).
+    #[must_use]
+    pub fn with_total(mut self, total: Option<Duration>) -> Self {
+        self.total = total;
+        self
     }
 }
 

@@ -126,6 +126,7 @@ impl ContentPart {
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,

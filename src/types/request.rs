@@ -76,6 +76,7 @@ impl ReasoningEffort {
 /// assert_eq!(req.messages.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ChatRequest {
     /// The provider's model name, or a route alias when sent through a router.
     pub model: String,

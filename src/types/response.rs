@@ -23,6 +23,7 @@ pub enum FinishReason {
 
 /// A complete answer, whichever provider gave it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ChatResponse {
     /// The provider's id for the answer.
     pub id: String,

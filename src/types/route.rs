@@ -34,6 +34,7 @@ pub enum AttemptOutcome {
 
 /// One provider call made for a request.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The provider called.
     pub provider: String,
@@ -49,6 +50,7 @@ pub struct Attempt {
 
 /// The route a request took through a router.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct RouteInfo {
     /// The route alias the request named, or the model when it named one directly.
     pub route: String,
@@ -56,4 +58,34 @@ pub struct RouteInfo {
     pub target_index: Option<usize>,
     /// Every attempt, in the order they started.
     pub attempts: Vec<Attempt>,
+}
+
+impl Attempt {
+    /// An attempt on `provider`'s `model`, made for `reason`, that ended with `outcome` after
+    /// `latency`.
+    pub fn new(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        reason: AttemptReason,
+        outcome: AttemptOutcome,
+        latency: Duration,
+    ) -> Self {
+        Attempt {
+            provider: provider.into(),
+            model: model.into(),
+            reason,
+            outcome,
+            latency,
+        }
+    }
+}
+
+impl RouteInfo {
+    /// The record of a request that named `route`, with no attempts yet.
+    pub fn new(route: impl Into<String>) -> Self {
+        RouteInfo {
+            route: route.into(),
+            ..RouteInfo::default()
+        }
+    }
 }

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Tool {
     /// The function's name.
     pub name: String,
@@ -53,6 +54,7 @@ pub enum ToolChoice {
 
 /// A call the model made to a tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ToolCall {
     /// The provider's id for the call; a tool result answers it by this id.
     pub id: String,
