@@ -117,9 +117,9 @@ struct Log {
 }
 
 impl Log {
-    /// The last failure's error, to surface on its own.
-    fn take_last(&mut self) -> Error {
-        self.errors.pop().expect("a failed attempt logs its error")
+    /// One failure's error, to surface on its own (the request ends: indices no longer matter).
+    fn take(&mut self, index: usize) -> Error {
+        self.errors.swap_remove(index)
     }
 
     fn failed(&mut self, record: Attempt, err: Error) {
@@ -142,6 +142,18 @@ struct Tally {
     waited_free: bool,
     /// Hedges the request may still send.
     hedges_left: u32,
+    /// The failures of targets raced as hedges, not yet acted on: when the pass reaches such a
+    /// target, its own outcome decides what next instead of a second call.
+    raced: Vec<Option<Failure>>,
+}
+
+/// A failed attempt, kept so that its own target's retry decision can be made from it.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    /// Its error's index in [`Log::errors`].
+    error: usize,
+    /// When it failed: its Retry-After (or backoff) runs from then, not from when the race ended.
+    at: Instant,
 }
 
 impl Tally {
@@ -153,6 +165,7 @@ impl Tally {
             called: vec![false; targets],
             rested: vec![false; targets],
             waited_free: false,
+            raced: vec![None; targets],
         }
     }
 }
@@ -255,40 +268,43 @@ impl Shared {
                 }
             };
             let slot_index = targets[pos];
+            // A target already raced as a hedge is not called again in this pass: its own outcome
+            // decides, as if this were its call.
+            let mut raced = tally.raced[pos].take();
             loop {
-                let is_probe = match self.admit(slot_index, Instant::now()) {
-                    Ok(probe) => probe,
-                    Err(skip) => {
-                        tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
-                        let record = self.record(
-                            slot_index,
-                            reason,
-                            AttemptOutcome::Skipped(skip.kind()),
-                            Duration::ZERO,
-                        );
-                        log.failed(record, skip);
-                        break;
+                let failure = match raced.take() {
+                    Some(failure) => failure,
+                    None => {
+                        let is_probe = match self.admit(slot_index, Instant::now()) {
+                            Ok(probe) => probe,
+                            Err(skip) => {
+                                tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
+                                let record = self.record(
+                                    slot_index,
+                                    reason,
+                                    AttemptOutcome::Skipped(skip.kind()),
+                                    Duration::ZERO,
+                                );
+                                log.failed(record, skip);
+                                break;
+                            }
+                        };
+                        tally.called[pos] = true;
+                        let result = self
+                            .hedged_attempt(
+                                route, targets, pos, is_probe, req, call, reason, deadline,
+                                &mut tally, &mut log,
+                            )
+                            .await;
+                        match result {
+                            Ok((answer, served)) => {
+                                return Ok(self.finish(answer, req, log, targets, served));
+                            }
+                            Err(failure) => failure,
+                        }
                     }
                 };
-                tally.called[pos] = true;
-                let result = self
-                    .hedged_attempt(
-                        route,
-                        targets,
-                        pos,
-                        is_probe,
-                        req,
-                        call,
-                        reason,
-                        deadline,
-                        &mut tally.hedges_left,
-                        &mut log,
-                    )
-                    .await;
-                if let Some((answer, served)) = result {
-                    return Ok(self.finish(answer, req, log, targets, served));
-                }
-                let err = log.errors.last().expect("a failed attempt logs its error");
+                let err = &log.errors[failure.error];
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(self.exhausted(log, deadline));
@@ -308,13 +324,13 @@ impl Shared {
                             forward = forward.max(next);
                             break;
                         }
-                        None => return Err(log.take_last()),
+                        None => return Err(log.take(failure.error)),
                     }
                 }
                 let may_fall_back = err.should_fallback() || self.fallback_on.contains(&kind);
                 if !err.is_retryable() && !may_fall_back {
                     // The caller's to fix: surface it at once.
-                    return Err(log.take_last());
+                    return Err(log.take(failure.error));
                 }
                 if kind == ErrorKind::RateLimited && err.is_retryable() {
                     // A target told to wait rests (its attempt recorded the rest): another target
@@ -335,7 +351,7 @@ impl Shared {
                         err,
                         tally.retries[pos],
                         tally.retries_total,
-                        now,
+                        failure.at,
                         deadline,
                         &mut rng,
                     )
@@ -343,13 +359,13 @@ impl Shared {
                 match decision {
                     RetryDecision::RetryAfter(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, kind = %kind, "retrying");
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep_until(saturating_add(failure.at, wait)).await;
                         tally.retries[pos] += 1;
                         tally.retries_total += 1;
                         reason = AttemptReason::Retry;
                     }
                     RetryDecision::GiveUp(_) if may_fall_back => break,
-                    RetryDecision::GiveUp(_) => return Err(log.take_last()),
+                    RetryDecision::GiveUp(_) => return Err(log.take(failure.error)),
                 }
             }
         }
@@ -519,10 +535,12 @@ impl Shared {
 
     /// One attempt on `targets[pos]`, raced by hedges on later targets when the policy says so:
     /// each time `delay` passes without an answer, one more hedge goes to the next available
-    /// target, while the request has hedges left (`max_hedges`) and the route's budget pays.
-    /// The first success wins and the others are cancelled (dropped, which closes their
-    /// connections). Every attempt is logged in the order it started. Returns the answer and the
-    /// slot that served it.
+    /// target not yet called by this request, while the request has hedges left (`max_hedges`)
+    /// and the route's budget pays. The first success wins and the others are cancelled (dropped,
+    /// which closes their connections). Every attempt is logged in the order it started.
+    ///
+    /// Returns the answer and the slot that served it; or, when every racer failed, the primary's
+    /// failure, the hedges' failures being left in `tally.raced` for their own targets.
     #[allow(clippy::too_many_arguments)]
     async fn hedged_attempt(
         &self,
@@ -534,13 +552,13 @@ impl Shared {
         call: Call,
         reason: AttemptReason,
         deadline: Option<Instant>,
-        hedges_left: &mut u32,
+        tally: &mut Tally,
         log: &mut Log,
-    ) -> Option<(Answer, usize)> {
+    ) -> Result<(Answer, usize), Failure> {
         let primary_slot = targets[pos];
         let primary_started = Instant::now();
         let delay = match (&self.hedge, route) {
-            (Some(policy), Some(_)) if pos + 1 < targets.len() && *hedges_left > 0 => {
+            (Some(policy), Some(_)) if pos + 1 < targets.len() && tally.hedges_left > 0 => {
                 let state = self.slots[primary_slot].state();
                 let stats = match call {
                     Call::Chat => &state.stats.total,
@@ -554,22 +572,22 @@ impl Shared {
             let (result, record) = self
                 .attempt(primary_slot, is_probe, req, call, reason, deadline)
                 .await;
-            return settle(result, record, primary_slot, log);
+            return settle(result, record, primary_slot, Instant::now(), log);
         };
 
         // The racers, in the order they started; each result is kept until the race ends.
         struct Racer {
-            slot: usize,
+            pos: usize,
             reason: AttemptReason,
             started: Instant,
-            result: Option<(Result<Answer, Error>, Attempt)>,
+            result: Option<(Result<Answer, Error>, Attempt, Instant)>,
         }
         let start = |index: usize, slot: usize, probe: bool, reason: AttemptReason| async move {
             let outcome = self.attempt(slot, probe, req, call, reason, deadline).await;
             (index, outcome)
         };
         let mut racers = vec![Racer {
-            slot: primary_slot,
+            pos,
             reason,
             started: primary_started,
             result: None,
@@ -580,68 +598,85 @@ impl Shared {
         let mut may_hedge = true;
         let timer = tokio::time::sleep(delay);
         tokio::pin!(timer);
-        let winner = loop {
+        loop {
             tokio::select! {
                 Some((index, (result, record))) = running.next() => {
                     let ok = result.is_ok();
-                    racers[index].result = Some((result, record));
-                    if ok {
-                        break Some(index);
-                    }
-                    if running.is_empty() {
-                        break None;
+                    racers[index].result = Some((result, record, Instant::now()));
+                    if ok || running.is_empty() {
+                        break;
                     }
                 }
                 () = &mut timer, if may_hedge => {
-                    match self.start_hedge(route, targets, next_candidate) {
+                    match self.start_hedge(route, targets, next_candidate, &tally.called) {
                         Some((at, slot, probe)) => {
                             tracing::debug!(delay_ms = delay.as_millis() as u64, "hedging");
-                            *hedges_left -= 1;
+                            tally.hedges_left -= 1;
+                            tally.called[at] = true;
                             next_candidate = at + 1;
                             racers.push(Racer {
-                                slot,
+                                pos: at,
                                 reason: AttemptReason::Hedge,
                                 started: Instant::now(),
                                 result: None,
                             });
                             running.push(start(racers.len() - 1, slot, probe, AttemptReason::Hedge));
-                            may_hedge = *hedges_left > 0 && next_candidate < targets.len();
+                            may_hedge = tally.hedges_left > 0 && next_candidate < targets.len();
                             timer.as_mut().reset(Instant::now() + delay);
                         }
                         None => may_hedge = false,
                     }
                 }
             }
-        };
+        }
         // Cancel the attempts still running before logging them.
         drop(running);
         let mut served = None;
-        for (index, racer) in racers.into_iter().enumerate() {
+        let mut primary = None;
+        for racer in racers {
+            let slot = targets[racer.pos];
             match racer.result {
-                Some((result, record)) => {
-                    if let Some(answer) = settle(result, record, racer.slot, log) {
-                        debug_assert_eq!(Some(index), winner);
-                        served = Some(answer);
-                    }
-                }
+                Some((result, record, at)) => match settle(result, record, slot, at, log) {
+                    Ok(answer) => served = Some(answer),
+                    Err(failure) if racer.pos == pos => primary = Some(failure),
+                    Err(failure) => tally.raced[racer.pos] = Some(failure),
+                },
                 None => log.attempts.push(self.record(
-                    racer.slot,
+                    slot,
                     racer.reason,
                     AttemptOutcome::Cancelled,
                     racer.started.elapsed(),
                 )),
             }
         }
-        served
+        match (served, primary) {
+            (Some(answer), _) => Ok(answer),
+            (None, Some(failure)) => Err(failure),
+            // Unreachable: a race without a winner ends once every racer, the primary included,
+            // has failed.
+            (None, None) => Err(Self::lost_primary(log)),
+        }
     }
 
-    /// Admits a hedge on the first available target at or after position `from`, if the route's
-    /// budget pays for it: its position, slot and whether it is a circuit probe.
+    /// A failure standing in for a primary whose result went missing (never expected).
+    fn lost_primary(log: &mut Log) -> Failure {
+        log.errors
+            .push(Error::new(ErrorKind::Network, "the attempt was lost"));
+        Failure {
+            error: log.errors.len() - 1,
+            at: Instant::now(),
+        }
+    }
+
+    /// Admits a hedge on the first available target at or after position `from` that this request
+    /// has not called yet, if the route's budget pays for it: its position, slot and whether it is
+    /// a circuit probe.
     fn start_hedge(
         &self,
         route: &Route,
         targets: &[usize],
         from: usize,
+        called: &[bool],
     ) -> Option<(usize, usize, bool)> {
         let now = Instant::now();
         let (at, slot) = targets
@@ -649,7 +684,7 @@ impl Shared {
             .copied()
             .enumerate()
             .skip(from)
-            .find(|&(_, i)| self.is_available(i, now))?;
+            .find(|&(at, i)| !called[at] && self.is_available(i, now))?;
         let probe = self.admit(slot, now).ok()?;
         let paid = route
             .hedge_budget
@@ -765,21 +800,25 @@ impl Shared {
     }
 }
 
-/// Logs an attempt; a failure's error goes into the log, where the loop reads it.
+/// Logs an attempt of `slot`; a failure's error goes into the log, where the loop reads it.
 fn settle(
     result: Result<Answer, Error>,
     record: Attempt,
     slot: usize,
+    at: Instant,
     log: &mut Log,
-) -> Option<(Answer, usize)> {
+) -> Result<(Answer, usize), Failure> {
     match result {
         Ok(answer) => {
             log.attempts.push(record);
-            Some((answer, slot))
+            Ok((answer, slot))
         }
         Err(err) => {
             log.failed(record, err);
-            None
+            Err(Failure {
+                error: log.errors.len() - 1,
+                at,
+            })
         }
     }
 }
