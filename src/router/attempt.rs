@@ -7,7 +7,7 @@ use futures::StreamExt;
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
-use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit};
+use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit, Ticket};
 use super::clock::saturating_add;
 use super::hedge::{HedgeBudget, HedgePolicy};
 use super::rest::{self, RestState};
@@ -76,22 +76,42 @@ fn lock_state(state: &Mutex<SlotState>) -> MutexGuard<'_, SlotState> {
 }
 
 /// Makes a served stream report its end to its target's health state: a health failure after
-/// the first delta counts against the circuit, and a complete stream's total time is recorded.
-fn watch_stream(stream: &mut ChatStream, state: &Arc<Mutex<SlotState>>, started: Instant) {
+/// the first delta counts against the circuit (under the ticket its call was admitted with), and a
+/// complete stream's total time is recorded. A timeout at or after the request's `deadline` is the
+/// caller's, not the target's, and does not count.
+fn watch_stream(
+    stream: &mut ChatStream,
+    state: &Arc<Mutex<SlotState>>,
+    ticket: Option<Ticket>,
+    started: Instant,
+    deadline: Option<Instant>,
+) {
     let state = Arc::clone(state);
     stream.on_end(Box::new(move |end, _usage| {
         let now = Instant::now();
         let mut state = lock_state(&state);
         match end {
             StreamEnd::Complete => state.stats.total.record(now, now - started),
-            StreamEnd::Failed(err) if err.is_provider_health_failure() => {
-                if let Some(c) = state.circuit.as_mut() {
-                    c.record(now, Outcome::HealthFailure);
+            StreamEnd::Failed(err) => {
+                if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), ticket)
+                    && health_outcome(err, now, deadline) == Outcome::HealthFailure
+                {
+                    c.record(now, ticket, Outcome::HealthFailure);
                 }
             }
-            StreamEnd::Failed(_) | StreamEnd::Dropped => {}
+            StreamEnd::Dropped => {}
         }
     }));
+}
+
+/// How a failure counts for its target's circuit: a timeout caused by the request's own deadline
+/// (the caller's short deadline, not the target's timeout) says nothing about the target.
+fn health_outcome(err: &Error, now: Instant, deadline: Option<Instant>) -> Outcome {
+    if err.kind() == ErrorKind::Timeout && deadline.is_some_and(|d| now >= d) {
+        Outcome::Other
+    } else {
+        Outcome::of_error(err)
+    }
 }
 
 /// Which call the request is.
@@ -170,19 +190,35 @@ impl Tally {
     }
 }
 
-/// Records `Outcome::Other` for a circuit probe whose attempt was dropped before it finished (a
-/// hedge loser, a cancelled request), so that the next probe need not wait for it.
-struct ProbeGuard<'a> {
+/// A target's leave to take one attempt: the circuit's ticket, if the target has a circuit.
+///
+/// It lives from admission until the attempt's outcome is recorded. Dropped before that (a hedge
+/// admitted but never run, a hedge loser, a cancelled request), a probe's admission records
+/// `Outcome::Other`, handing its half-open slot back at once rather than after it is presumed lost.
+struct Admission<'a> {
     slot: &'a Slot,
+    ticket: Option<Ticket>,
+    probe: bool,
     armed: bool,
 }
 
-impl Drop for ProbeGuard<'_> {
+impl Admission<'_> {
+    /// Records the attempt's outcome on the circuit (the state is locked by the caller).
+    fn record(mut self, state: &mut SlotState, now: Instant, outcome: Outcome) {
+        self.armed = false;
+        if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), self.ticket) {
+            c.record(now, ticket, outcome);
+        }
+    }
+}
+
+impl Drop for Admission<'_> {
     fn drop(&mut self) {
         if self.armed
-            && let Some(c) = self.slot.state().circuit.as_mut()
+            && self.probe
+            && let (Some(c), Some(ticket)) = (self.slot.state().circuit.as_mut(), self.ticket)
         {
-            c.record(Instant::now(), Outcome::Other);
+            c.record(Instant::now(), ticket, Outcome::Other);
         }
     }
 }
@@ -275,8 +311,8 @@ impl Shared {
                 let failure = match raced.take() {
                     Some(failure) => failure,
                     None => {
-                        let is_probe = match self.admit(slot_index, Instant::now()) {
-                            Ok(probe) => probe,
+                        let admission = match self.admit(slot_index, Instant::now()) {
+                            Ok(admission) => admission,
                             Err(skip) => {
                                 tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
                                 let record = self.record(
@@ -292,7 +328,7 @@ impl Shared {
                         tally.called[pos] = true;
                         let result = self
                             .hedged_attempt(
-                                route, targets, pos, is_probe, req, call, reason, deadline,
+                                route, targets, pos, admission, req, call, reason, deadline,
                                 &mut tally, &mut log,
                             )
                             .await;
@@ -471,8 +507,9 @@ impl Shared {
         }
     }
 
-    /// May a request go to this target now? `Ok(true)` when it is the circuit's probe.
-    fn admit(&self, slot_index: usize, now: Instant) -> Result<bool, Error> {
+    /// May a request go to this target now? Its admission, or the error of its skip (resting or
+    /// circuit open).
+    fn admit(&self, slot_index: usize, now: Instant) -> Result<Admission<'_>, Error> {
         let slot = &self.slots[slot_index];
         let mut state = slot.state();
         if state.rest.is_resting(now) {
@@ -484,15 +521,23 @@ impl Shared {
             .with_retry_after(left)
             .with_provider(slot.target.provider_name().to_owned()));
         }
-        match state.circuit.as_mut().map(|c| c.permit(now)) {
-            None | Some(Permit::Allowed) => Ok(false),
-            Some(Permit::Probe) => Ok(true),
-            Some(Permit::Rejected { .. }) => Err(Error::new(
-                ErrorKind::CircuitOpen,
-                "the target's circuit is open",
-            )
-            .with_provider(slot.target.provider_name().to_owned())),
-        }
+        let (ticket, probe) = match state.circuit.as_mut().map(|c| c.permit(now)) {
+            None => (None, false),
+            Some(Permit::Allowed(ticket)) => (Some(ticket), false),
+            Some(Permit::Probe(ticket)) => (Some(ticket), true),
+            Some(Permit::Rejected { .. }) => {
+                return Err(
+                    Error::new(ErrorKind::CircuitOpen, "the target's circuit is open")
+                        .with_provider(slot.target.provider_name().to_owned()),
+                );
+            }
+        };
+        Ok(Admission {
+            slot,
+            ticket,
+            probe,
+            armed: true,
+        })
     }
 
     /// Whether a target could take a request now (without taking a circuit permit).
@@ -542,12 +587,12 @@ impl Shared {
     /// Returns the answer and the slot that served it; or, when every racer failed, the primary's
     /// failure, the hedges' failures being left in `tally.raced` for their own targets.
     #[allow(clippy::too_many_arguments)]
-    async fn hedged_attempt(
-        &self,
+    async fn hedged_attempt<'s>(
+        &'s self,
         route: Option<&Route>,
         targets: &[usize],
         pos: usize,
-        is_probe: bool,
+        admission: Admission<'s>,
         req: &ChatRequest,
         call: Call,
         reason: AttemptReason,
@@ -570,7 +615,7 @@ impl Shared {
         };
         let (Some(delay), Some(route)) = (delay, route) else {
             let (result, record) = self
-                .attempt(primary_slot, is_probe, req, call, reason, deadline)
+                .attempt(primary_slot, admission, req, call, reason, deadline)
                 .await;
             return settle(result, record, primary_slot, Instant::now(), log);
         };
@@ -582,8 +627,10 @@ impl Shared {
             started: Instant,
             result: Option<(Result<Answer, Error>, Attempt, Instant)>,
         }
-        let start = |index: usize, slot: usize, probe: bool, reason: AttemptReason| async move {
-            let outcome = self.attempt(slot, probe, req, call, reason, deadline).await;
+        let start = |index: usize, slot: usize, admission: Admission<'s>, reason: AttemptReason| async move {
+            let outcome = self
+                .attempt(slot, admission, req, call, reason, deadline)
+                .await;
             (index, outcome)
         };
         let mut racers = vec![Racer {
@@ -593,7 +640,7 @@ impl Shared {
             result: None,
         }];
         let mut running = futures::stream::FuturesUnordered::new();
-        running.push(start(0, primary_slot, is_probe, reason));
+        running.push(start(0, primary_slot, admission, reason));
         let mut next_candidate = pos + 1;
         let mut may_hedge = true;
         let timer = tokio::time::sleep(delay);
@@ -609,7 +656,7 @@ impl Shared {
                 }
                 () = &mut timer, if may_hedge => {
                     match self.start_hedge(route, targets, next_candidate, &tally.called) {
-                        Some((at, slot, probe)) => {
+                        Some((at, slot, admission)) => {
                             tracing::debug!(delay_ms = delay.as_millis() as u64, "hedging");
                             tally.hedges_left -= 1;
                             tally.called[at] = true;
@@ -620,7 +667,7 @@ impl Shared {
                                 started: Instant::now(),
                                 result: None,
                             });
-                            running.push(start(racers.len() - 1, slot, probe, AttemptReason::Hedge));
+                            running.push(start(racers.len() - 1, slot, admission, AttemptReason::Hedge));
                             may_hedge = tally.hedges_left > 0 && next_candidate < targets.len();
                             timer.as_mut().reset(Instant::now() + delay);
                         }
@@ -669,15 +716,14 @@ impl Shared {
     }
 
     /// Admits a hedge on the first available target at or after position `from` that this request
-    /// has not called yet, if the route's budget pays for it: its position, slot and whether it is
-    /// a circuit probe.
+    /// has not called yet, if the route's budget pays for it: its position, slot and admission.
     fn start_hedge(
         &self,
         route: &Route,
         targets: &[usize],
         from: usize,
         called: &[bool],
-    ) -> Option<(usize, usize, bool)> {
+    ) -> Option<(usize, usize, Admission<'_>)> {
         let now = Instant::now();
         let (at, slot) = targets
             .iter()
@@ -685,28 +731,22 @@ impl Shared {
             .enumerate()
             .skip(from)
             .find(|&(at, i)| !called[at] && self.is_available(i, now))?;
-        let probe = self.admit(slot, now).ok()?;
+        let admission = self.admit(slot, now).ok()?;
         let paid = route
             .hedge_budget
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
             .is_some_and(HedgeBudget::try_spend);
-        if !paid {
-            if probe && let Some(c) = self.slots[slot].state().circuit.as_mut() {
-                // Hand the probe back unused.
-                c.record(now, Outcome::Other);
-            }
-            return None;
-        }
-        Some((at, slot, probe))
+        // Unpaid, the admission is dropped, which hands a probe back unused.
+        paid.then_some((at, slot, admission))
     }
 
     /// One call of one target, with its timeouts, stream pre-flight and bookkeeping.
     async fn attempt(
         &self,
         slot_index: usize,
-        is_probe: bool,
+        admission: Admission<'_>,
         req: &ChatRequest,
         call: Call,
         reason: AttemptReason,
@@ -714,10 +754,6 @@ impl Shared {
     ) -> (Result<Answer, Error>, Attempt) {
         let slot = &self.slots[slot_index];
         let target = &slot.target;
-        let mut guard = ProbeGuard {
-            slot,
-            armed: is_probe,
-        };
         let mut target_req = target.request(req);
         let started = Instant::now();
         let limit = match (target.timeout.map(|t| saturating_add(started, t)), deadline) {
@@ -763,7 +799,7 @@ impl Shared {
         let latency = now - started;
         let mut result = result;
         if let Ok(Answer::Stream(stream)) = &mut result {
-            watch_stream(stream, &slot.state, started);
+            watch_stream(stream, &slot.state, admission.ticket, started, deadline);
         }
         {
             let mut state = slot.state();
@@ -781,14 +817,11 @@ impl Shared {
                     {
                         state.rest.rest_until(saturating_add(now, wait));
                     }
-                    Outcome::of_error(e)
+                    health_outcome(e, now, deadline)
                 }
             };
-            if let Some(c) = state.circuit.as_mut() {
-                c.record(now, outcome);
-            }
+            admission.record(&mut state, now, outcome);
         }
-        guard.armed = false;
         let outcome = match &result {
             Ok(_) => AttemptOutcome::Success,
             Err(e) => AttemptOutcome::Failed(e.kind()),
