@@ -323,13 +323,14 @@ impl Error {
 
     /// Whether the same request, sent again to the same target, may succeed.
     ///
-    /// Follows [`ErrorKind::is_retryable`], except that a provider's explicit
-    /// `x-should-retry: false` always wins.
+    /// Follows [`ErrorKind::is_retryable`], except that a provider's explicit `x-should-retry`
+    /// header wins, as in the official OpenAI and Anthropic SDKs: `true` makes any failure
+    /// retryable (a 409 or 400 the provider knows to be transient), `false` none.
     pub fn is_retryable(&self) -> bool {
-        if self.inner.should_retry == Some(false) {
-            return false;
+        match self.inner.should_retry {
+            Some(should_retry) => should_retry,
+            None => self.inner.kind.is_retryable(),
         }
-        self.inner.kind.is_retryable()
     }
 
     /// Whether another target may serve the request instead (see [`ErrorKind::should_fallback`]).
@@ -448,6 +449,24 @@ mod tests {
     fn explicit_should_retry_false_wins() {
         let e = Error::new(ErrorKind::Server, "boom").with_should_retry(Some(false));
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn explicit_should_retry_true_makes_any_status_retryable() {
+        for kind in [
+            ErrorKind::InvalidRequest,
+            ErrorKind::Server,
+            ErrorKind::Auth,
+        ] {
+            let e = Error::new(kind, "again").with_should_retry(Some(true));
+            assert!(e.is_retryable(), "{kind}");
+            // It changes the retry only: fallback and health stay the kind's.
+            assert_eq!(e.should_fallback(), kind.should_fallback());
+            assert_eq!(
+                e.is_provider_health_failure(),
+                kind.is_provider_health_failure()
+            );
+        }
     }
 
     #[test]

@@ -207,6 +207,18 @@ mod tests {
     }
 
     #[test]
+    fn x_should_retry_true_makes_a_status_retryable() {
+        let mut h = HeaderMap::new();
+        h.insert("x-should-retry", HeaderValue::from_static("true"));
+        for status in [400, 409] {
+            let err = from_status(status, &h, b"", ErrorDetail::default(), None);
+            assert!(err.is_retryable(), "{status}");
+        }
+        let err = from_status(400, &HeaderMap::new(), b"", ErrorDetail::default(), None);
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
     fn a_429_without_retry_after_waits_for_the_exhausted_window() {
         let mut h = HeaderMap::new();
         h.insert(
