@@ -224,8 +224,11 @@ impl Error {
         self
     }
 
+    /// Sets the provider's requested wait, capped at a day: the one place every hint (headers,
+    /// body, rate-limit resets) is capped, after its unit was converted.
     pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
-        self.inner.retry_after = retry_after;
+        self.inner.retry_after =
+            retry_after.map(|d| d.min(crate::transport::retry_after::MAX_HINT));
         self
     }
 
@@ -287,7 +290,8 @@ impl Error {
     }
 
     /// How long the provider asked us to wait before trying again (`retry-after-ms`, `retry-after`,
-    /// or a retry delay in the body), when it said.
+    /// a rate-limit window's reset, or a retry delay in the body), when it said; at most a day, a
+    /// longer hint being read as a day.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
