@@ -7,10 +7,11 @@ use futures::StreamExt;
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
+use super::TargetStatus;
 use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit, Ticket};
 use super::clock::saturating_add;
 use super::hedge::{HedgeBudget, HedgePolicy};
-use super::rest::{self, RestState};
+use super::rest::{self, RestReason, RestState};
 use super::retry::{RetryDecision, RetryPolicy};
 use super::stats::TargetStats;
 use super::target::Target;
@@ -31,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) first_delta_timeout: Duration,
     pub(crate) timeout: Option<Duration>,
     pub(crate) fallback_on: Vec<ErrorKind>,
+    /// The longest any target rests, whatever it was told.
+    pub(crate) max_rest: Duration,
+    /// How long a target out of quota rests when its error says nothing.
+    pub(crate) quota_rest: Duration,
     pub(crate) rng: Mutex<fastrand::Rng>,
 }
 
@@ -224,15 +229,55 @@ impl Drop for Admission<'_> {
 }
 
 impl Shared {
-    pub(crate) fn circuit_status(&self, route: &str, model: &str) -> Option<CircuitStatus> {
+    /// The slot of the target at `index` in `route`.
+    fn slot_at(&self, route: &str, index: usize) -> Option<&Slot> {
+        let &slot = self.routes.get(route)?.targets.get(index)?;
+        self.slots.get(slot)
+    }
+
+    pub(crate) fn circuit_status(&self, route: &str, index: usize) -> Option<CircuitStatus> {
+        let state = self.slot_at(route, index)?.state();
+        state.circuit.as_ref().map(|c| c.state(Instant::now()))
+    }
+
+    pub(crate) fn target_statuses(&self, route: &str) -> Option<Vec<TargetStatus>> {
         let route = self.routes.get(route)?;
-        let slot = route
+        let now = Instant::now();
+        let statuses = route
             .targets
             .iter()
-            .map(|&i| &self.slots[i])
-            .find(|s| s.target.model == model)?;
-        let state = slot.state();
-        state.circuit.as_ref().map(|c| c.state(Instant::now()))
+            .map(|&i| {
+                let slot = &self.slots[i];
+                let state = slot.state();
+                TargetStatus {
+                    provider: slot.target.provider_name().to_owned(),
+                    model: slot.target.model.clone(),
+                    circuit: state.circuit.as_ref().map(|c| c.state(now)),
+                    rest_remaining: state
+                        .rest
+                        .ready_at()
+                        .filter(|&at| at > now)
+                        .map(|at| at - now),
+                }
+            })
+            .collect();
+        Some(statuses)
+    }
+
+    pub(crate) fn reset_target(&self, route: &str, index: usize) -> Result<(), Error> {
+        let slot = self.slot_at(route, index).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("route `{route}` has no target at position {index}"),
+            )
+            .with_provider(self.name.clone())
+        })?;
+        let mut state = slot.state();
+        state.rest.clear();
+        if let Some(c) = state.circuit.as_mut() {
+            c.reset();
+        }
+        Ok(())
     }
 
     /// Serves `req` through its route.
@@ -514,12 +559,19 @@ impl Shared {
         let mut state = slot.state();
         if state.rest.is_resting(now) {
             let left = state.rest.ready_at().map(|at| at - now);
-            return Err(Error::new(
-                ErrorKind::RateLimited,
-                "the target rests until its Retry-After has passed",
-            )
-            .with_retry_after(left)
-            .with_provider(slot.target.provider_name().to_owned()));
+            let (kind, message) = match state.rest.reason() {
+                RestReason::RateLimit => (
+                    ErrorKind::RateLimited,
+                    "the target rests until its Retry-After has passed",
+                ),
+                RestReason::Quota => (
+                    ErrorKind::QuotaExceeded,
+                    "the target rests: its quota is exhausted",
+                ),
+            };
+            return Err(Error::new(kind, message)
+                .with_retry_after(left)
+                .with_provider(slot.target.provider_name().to_owned()));
         }
         let (ticket, probe) = match state.circuit.as_mut().map(|c| c.permit(now)) {
             None => (None, false),
@@ -538,6 +590,20 @@ impl Shared {
             probe,
             armed: true,
         })
+    }
+
+    /// How long a failure benches its target, and why, capped at `max_rest`: a rate limit for its
+    /// `Retry-After`, an exhausted quota for its `Retry-After` or else `quota_rest`.
+    fn rest_for(&self, err: &Error) -> Option<(Duration, RestReason)> {
+        let (wait, reason) = match err.kind() {
+            ErrorKind::RateLimited => (err.retry_after()?, RestReason::RateLimit),
+            ErrorKind::QuotaExceeded => (
+                err.retry_after().unwrap_or(self.quota_rest),
+                RestReason::Quota,
+            ),
+            _ => return None,
+        };
+        Some((wait.min(self.max_rest), reason))
     }
 
     /// Whether a target could take a request now (without taking a circuit permit).
@@ -812,10 +878,8 @@ impl Shared {
                     Outcome::Success
                 }
                 Err(e) => {
-                    if e.kind() == ErrorKind::RateLimited
-                        && let Some(wait) = e.retry_after()
-                    {
-                        state.rest.rest_until(saturating_add(now, wait));
+                    if let Some((wait, reason)) = self.rest_for(e) {
+                        state.rest.rest_until(saturating_add(now, wait), reason);
                     }
                     health_outcome(e, now, deadline)
                 }

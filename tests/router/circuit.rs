@@ -32,11 +32,11 @@ async fn a_circuit_opens_rejects_half_opens_and_closes() {
         .circuit_breaker(breaker())
         .build()
         .unwrap();
-    let status = || router.circuit_status("chat", "model-a");
+    let status = || router.circuit_status("chat", 0);
     let req = ChatRequest::new("chat").user("x");
     let ask = || router.chat(&req);
     assert_eq!(status(), Some(CircuitStatus::Closed));
-    assert_eq!(router.circuit_status("chat", "nope"), None);
+    assert_eq!(router.circuit_status("chat", 2), None);
 
     // Two health failures out of two: open.
     sim.enqueue_for_model("model-a", Scenario::overloaded());
@@ -149,7 +149,7 @@ async fn only_health_failures_count_never_400_or_429() {
         tokio::time::sleep(ms(1)).await;
     }
     assert_eq!(
-        router.circuit_status("chat", "model-a"),
+        router.circuit_status("chat", 0),
         Some(CircuitStatus::Closed)
     );
     assert_eq!(count(&sim, "model-a"), 10);
@@ -179,10 +179,7 @@ async fn only_health_failures_count_never_400_or_429() {
         steps(r.route.as_ref().unwrap())[0].2,
         O::Failed(ErrorKind::Timeout)
     );
-    assert_eq!(
-        slow.circuit_status("chat", "model-a"),
-        Some(CircuitStatus::Open)
-    );
+    assert_eq!(slow.circuit_status("chat", 0), Some(CircuitStatus::Open));
 }
 
 #[tokio::test(start_paused = true)]
@@ -206,7 +203,7 @@ async fn a_cancelled_probe_frees_the_half_open_slot() {
         tokio::time::timeout(secs(1), router.chat(&ChatRequest::new("chat").user("x"))).await;
     assert!(probe.is_err());
     assert_eq!(
-        router.circuit_status("chat", "model-a"),
+        router.circuit_status("chat", 0),
         Some(CircuitStatus::HalfOpen)
     );
     // The next request may probe at once rather than wait for the lost one.
@@ -216,7 +213,7 @@ async fn a_cancelled_probe_frees_the_half_open_slot() {
         .unwrap();
     assert_eq!(r.text(), "You said: x");
     assert_eq!(
-        router.circuit_status("chat", "model-a"),
+        router.circuit_status("chat", 0),
         Some(CircuitStatus::Closed)
     );
 }
@@ -279,17 +276,14 @@ async fn streams_that_break_after_their_first_delta_open_the_circuit() {
     let stream = router.chat_stream(&req).await.unwrap();
     assert_eq!(stream.route().unwrap().attempts[0].model, "model-a");
     assert_eq!(
-        router.circuit_status("chat", "model-a"),
+        router.circuit_status("chat", 0),
         Some(CircuitStatus::Closed),
         "the first delta counted as a success"
     );
     let err = stream.into_response().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StreamTruncated);
     // The cut after the first delta counts as a health failure: 1 of 2 outcomes, the threshold.
-    assert_eq!(
-        router.circuit_status("chat", "model-a"),
-        Some(CircuitStatus::Open)
-    );
+    assert_eq!(router.circuit_status("chat", 0), Some(CircuitStatus::Open));
     let stream = router.chat_stream(&req).await.unwrap();
     assert_eq!(
         steps(stream.route().unwrap()),
@@ -316,7 +310,7 @@ async fn a_half_open_circuit_is_decided_by_its_probe_alone() {
         .circuit_breaker(breaker())
         .build()
         .unwrap();
-    let status = || router.circuit_status("chat", "model-a");
+    let status = || router.circuit_status("chat", 0);
     let req = ChatRequest::new("chat").user("x");
     // A long stream, admitted while the circuit is closed: its first delta is a success, and it is
     // cut long after the circuit has opened and half-opened.
@@ -386,7 +380,7 @@ async fn the_requests_own_deadline_is_not_a_health_failure() {
         .circuit_breaker(breaker().with_min_requests(1))
         .build()
         .unwrap();
-    let status = || router.circuit_status("chat", "model-a");
+    let status = || router.circuit_status("chat", 0);
     // The caller's short deadline cuts a call the target would have answered.
     sim.enqueue(Scenario::text("late").with_first_byte_delay(secs(5)));
     let err = router
@@ -421,10 +415,7 @@ async fn the_requests_own_deadline_is_not_a_health_failure() {
     own.chat(&ChatRequest::new("chat").user("x").timeout(secs(3)))
         .await
         .unwrap_err();
-    assert_eq!(
-        own.circuit_status("chat", "model-a"),
-        Some(CircuitStatus::Open)
-    );
+    assert_eq!(own.circuit_status("chat", 0), Some(CircuitStatus::Open));
 }
 
 /// Answers with `inner`'s answer, but only `delay` after the call started: a provider whose
@@ -475,7 +466,7 @@ async fn a_probe_admitted_as_a_hedge_that_never_runs_is_handed_back() {
         .circuit_breaker(breaker().with_min_requests(1))
         .build()
         .unwrap();
-    let status = || router.circuit_status("chat", "model-b");
+    let status = || router.circuit_status("chat", 1);
     // The primary answers at the very instant its hedge is due. Whichever the race sees first,
     // b's probe must be free afterwards; the order is the runtime's choice, so try it often.
     for round in 0..16 {
@@ -501,4 +492,45 @@ async fn a_probe_admitted_as_a_hedge_that_never_runs_is_handed_back() {
         assert_eq!(r.model, "model-b");
         assert_eq!(status(), Some(CircuitStatus::Closed));
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_sharing_a_model_are_told_apart_by_position() {
+    let sim = modelgate::simulator::Simulator::start().await.unwrap();
+    // The same model on two providers (here two connection pools to one simulator).
+    let (pa, pb) = (sim::openai(&sim), sim::openai(&sim));
+    let router = Router::builder()
+        .route("chat", [Target::new(pa, "gpt"), Target::new(pb, "gpt")])
+        .retry(RetryPolicy::none())
+        .circuit_breaker(breaker().with_min_requests(1))
+        .build()
+        .unwrap();
+    sim.enqueue(Scenario::overloaded());
+    router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(router.circuit_status("chat", 0), Some(CircuitStatus::Open));
+    assert_eq!(
+        router.circuit_status("chat", 1),
+        Some(CircuitStatus::Closed)
+    );
+    let statuses = router.target_statuses("chat").unwrap();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(
+        statuses.iter().map(|s| s.circuit).collect::<Vec<_>>(),
+        [Some(CircuitStatus::Open), Some(CircuitStatus::Closed)]
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.model == "gpt" && s.provider == "openai")
+    );
+
+    // The reset addresses the first alone.
+    router.reset_target("chat", 0).unwrap();
+    assert_eq!(
+        router.circuit_status("chat", 0),
+        Some(CircuitStatus::Closed)
+    );
 }
