@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "   request {i}: served by {}, openai circuit {:?}",
             answer.provider,
-            router.circuit_status("chat", "gpt-4o").expect("circuit on")
+            router.circuit_status("chat", 0).expect("circuit on")
         );
         if i == 4 {
             show(answer.route.as_ref());

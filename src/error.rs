@@ -257,11 +257,14 @@ impl Error {
         self
     }
 
-    /// Sets (or clears) how long the provider asked to wait ([`Error::retry_after`]). A router
-    /// honours it: a `RateLimited` error with a wait rests its target until then (capped by
-    /// the router), and a retry waits at least this long.
+    /// Sets (or clears) how long the provider asked to wait ([`Error::retry_after`]), capped at
+    /// a day: the one place every hint (headers, body, rate-limit resets) is capped, after its
+    /// unit was converted. A router honours it: a `RateLimited` error with a wait rests its
+    /// target until then (capped by the router's `max_rest`), and a retry waits at least this
+    /// long.
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
-        self.inner.retry_after = retry_after;
+        self.inner.retry_after =
+            retry_after.map(|d| d.min(crate::transport::retry_after::MAX_HINT));
         self
     }
 
@@ -331,7 +334,8 @@ impl Error {
     }
 
     /// How long the provider asked us to wait before trying again (`retry-after-ms`, `retry-after`,
-    /// or a retry delay in the body), when it said.
+    /// a rate-limit window's reset, or a retry delay in the body), when it said; at most a day, a
+    /// longer hint being read as a day.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
@@ -367,13 +371,14 @@ impl Error {
 
     /// Whether the same request, sent again to the same target, may succeed.
     ///
-    /// Follows [`ErrorKind::is_retryable`], except that a provider's explicit
-    /// `x-should-retry: false` always wins.
+    /// Follows [`ErrorKind::is_retryable`], except that a provider's explicit `x-should-retry`
+    /// header wins, as in the official OpenAI and Anthropic SDKs: `true` makes any failure
+    /// retryable (a 409 or 400 the provider knows to be transient), `false` none.
     pub fn is_retryable(&self) -> bool {
-        if self.inner.should_retry == Some(false) {
-            return false;
+        match self.inner.should_retry {
+            Some(should_retry) => should_retry,
+            None => self.inner.kind.is_retryable(),
         }
-        self.inner.kind.is_retryable()
     }
 
     /// Whether another target may serve the request instead (see [`ErrorKind::should_fallback`]).
@@ -492,6 +497,24 @@ mod tests {
     fn explicit_should_retry_false_wins() {
         let e = Error::new(ErrorKind::Server, "boom").with_should_retry(Some(false));
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn explicit_should_retry_true_makes_any_status_retryable() {
+        for kind in [
+            ErrorKind::InvalidRequest,
+            ErrorKind::Server,
+            ErrorKind::Auth,
+        ] {
+            let e = Error::new(kind, "again").with_should_retry(Some(true));
+            assert!(e.is_retryable(), "{kind}");
+            // It changes the retry only: fallback and health stay the kind's.
+            assert_eq!(e.should_fallback(), kind.should_fallback());
+            assert_eq!(
+                e.is_provider_health_failure(),
+                kind.is_provider_health_failure()
+            );
+        }
     }
 
     #[test]

@@ -7,10 +7,11 @@ use futures::StreamExt;
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
-use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit};
+use super::TargetStatus;
+use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit, Ticket};
 use super::clock::saturating_add;
 use super::hedge::{HedgeBudget, HedgePolicy};
-use super::rest::{self, RestState};
+use super::rest::{self, RestReason, RestState};
 use super::retry::{RetryDecision, RetryPolicy};
 use super::stats::TargetStats;
 use super::target::Target;
@@ -31,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) first_delta_timeout: Duration,
     pub(crate) timeout: Option<Duration>,
     pub(crate) fallback_on: Vec<ErrorKind>,
+    /// The longest any target rests, whatever it was told.
+    pub(crate) max_rest: Duration,
+    /// How long a target out of quota rests when its error says nothing.
+    pub(crate) quota_rest: Duration,
     pub(crate) rng: Mutex<fastrand::Rng>,
 }
 
@@ -76,22 +81,42 @@ fn lock_state(state: &Mutex<SlotState>) -> MutexGuard<'_, SlotState> {
 }
 
 /// Makes a served stream report its end to its target's health state: a health failure after
-/// the first delta counts against the circuit, and a complete stream's total time is recorded.
-fn watch_stream(stream: &mut ChatStream, state: &Arc<Mutex<SlotState>>, started: Instant) {
+/// the first delta counts against the circuit (under the ticket its call was admitted with), and a
+/// complete stream's total time is recorded. A timeout at or after the request's `deadline` is the
+/// caller's, not the target's, and does not count.
+fn watch_stream(
+    stream: &mut ChatStream,
+    state: &Arc<Mutex<SlotState>>,
+    ticket: Option<Ticket>,
+    started: Instant,
+    deadline: Option<Instant>,
+) {
     let state = Arc::clone(state);
     stream.on_end(Box::new(move |end, _usage| {
         let now = Instant::now();
         let mut state = lock_state(&state);
         match end {
             StreamEnd::Complete => state.stats.total.record(now, now - started),
-            StreamEnd::Failed(err) if err.is_provider_health_failure() => {
-                if let Some(c) = state.circuit.as_mut() {
-                    c.record(now, Outcome::HealthFailure);
+            StreamEnd::Failed(err) => {
+                if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), ticket)
+                    && health_outcome(err, now, deadline) == Outcome::HealthFailure
+                {
+                    c.record(now, ticket, Outcome::HealthFailure);
                 }
             }
-            StreamEnd::Failed(_) | StreamEnd::Dropped => {}
+            StreamEnd::Dropped => {}
         }
     }));
+}
+
+/// How a failure counts for its target's circuit: a timeout caused by the request's own deadline
+/// (the caller's short deadline, not the target's timeout) says nothing about the target.
+fn health_outcome(err: &Error, now: Instant, deadline: Option<Instant>) -> Outcome {
+    if err.kind() == ErrorKind::Timeout && deadline.is_some_and(|d| now >= d) {
+        Outcome::Other
+    } else {
+        Outcome::of_error(err)
+    }
 }
 
 /// Which call the request is.
@@ -117,9 +142,9 @@ struct Log {
 }
 
 impl Log {
-    /// The last failure's error, to surface on its own.
-    fn take_last(&mut self) -> Error {
-        self.errors.pop().expect("a failed attempt logs its error")
+    /// One failure's error, to surface on its own (the request ends: indices no longer matter).
+    fn take(&mut self, index: usize) -> Error {
+        self.errors.swap_remove(index)
     }
 
     fn failed(&mut self, record: Attempt, err: Error) {
@@ -142,6 +167,18 @@ struct Tally {
     waited_free: bool,
     /// Hedges the request may still send.
     hedges_left: u32,
+    /// The failures of targets raced as hedges, not yet acted on: when the pass reaches such a
+    /// target, its own outcome decides what next instead of a second call.
+    raced: Vec<Option<Failure>>,
+}
+
+/// A failed attempt, kept so that its own target's retry decision can be made from it.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    /// Its error's index in [`Log::errors`].
+    error: usize,
+    /// When it failed: its Retry-After (or backoff) runs from then, not from when the race ended.
+    at: Instant,
 }
 
 impl Tally {
@@ -153,37 +190,94 @@ impl Tally {
             called: vec![false; targets],
             rested: vec![false; targets],
             waited_free: false,
+            raced: vec![None; targets],
         }
     }
 }
 
-/// Records `Outcome::Other` for a circuit probe whose attempt was dropped before it finished (a
-/// hedge loser, a cancelled request), so that the next probe need not wait for it.
-struct ProbeGuard<'a> {
+/// A target's leave to take one attempt: the circuit's ticket, if the target has a circuit.
+///
+/// It lives from admission until the attempt's outcome is recorded. Dropped before that (a hedge
+/// admitted but never run, a hedge loser, a cancelled request), a probe's admission records
+/// `Outcome::Other`, handing its half-open slot back at once rather than after it is presumed lost.
+struct Admission<'a> {
     slot: &'a Slot,
+    ticket: Option<Ticket>,
+    probe: bool,
     armed: bool,
 }
 
-impl Drop for ProbeGuard<'_> {
+impl Admission<'_> {
+    /// Records the attempt's outcome on the circuit (the state is locked by the caller).
+    fn record(mut self, state: &mut SlotState, now: Instant, outcome: Outcome) {
+        self.armed = false;
+        if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), self.ticket) {
+            c.record(now, ticket, outcome);
+        }
+    }
+}
+
+impl Drop for Admission<'_> {
     fn drop(&mut self) {
         if self.armed
-            && let Some(c) = self.slot.state().circuit.as_mut()
+            && self.probe
+            && let (Some(c), Some(ticket)) = (self.slot.state().circuit.as_mut(), self.ticket)
         {
-            c.record(Instant::now(), Outcome::Other);
+            c.record(Instant::now(), ticket, Outcome::Other);
         }
     }
 }
 
 impl Shared {
-    pub(crate) fn circuit_status(&self, route: &str, model: &str) -> Option<CircuitStatus> {
+    /// The slot of the target at `index` in `route`.
+    fn slot_at(&self, route: &str, index: usize) -> Option<&Slot> {
+        let &slot = self.routes.get(route)?.targets.get(index)?;
+        self.slots.get(slot)
+    }
+
+    pub(crate) fn circuit_status(&self, route: &str, index: usize) -> Option<CircuitStatus> {
+        let state = self.slot_at(route, index)?.state();
+        state.circuit.as_ref().map(|c| c.state(Instant::now()))
+    }
+
+    pub(crate) fn target_statuses(&self, route: &str) -> Option<Vec<TargetStatus>> {
         let route = self.routes.get(route)?;
-        let slot = route
+        let now = Instant::now();
+        let statuses = route
             .targets
             .iter()
-            .map(|&i| &self.slots[i])
-            .find(|s| s.target.model == model)?;
-        let state = slot.state();
-        state.circuit.as_ref().map(|c| c.state(Instant::now()))
+            .map(|&i| {
+                let slot = &self.slots[i];
+                let state = slot.state();
+                TargetStatus {
+                    provider: slot.target.provider_name().to_owned(),
+                    model: slot.target.model.clone(),
+                    circuit: state.circuit.as_ref().map(|c| c.state(now)),
+                    rest_remaining: state
+                        .rest
+                        .ready_at()
+                        .filter(|&at| at > now)
+                        .map(|at| at - now),
+                }
+            })
+            .collect();
+        Some(statuses)
+    }
+
+    pub(crate) fn reset_target(&self, route: &str, index: usize) -> Result<(), Error> {
+        let slot = self.slot_at(route, index).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("route `{route}` has no target at position {index}"),
+            )
+            .with_provider(self.name.clone())
+        })?;
+        let mut state = slot.state();
+        state.rest.clear();
+        if let Some(c) = state.circuit.as_mut() {
+            c.reset();
+        }
+        Ok(())
     }
 
     /// Serves `req` through the route (or target model) that `opts.model`, else `req.model`,
@@ -288,40 +382,43 @@ impl Shared {
                 }
             };
             let slot_index = targets[pos];
+            // A target already raced as a hedge is not called again in this pass: its own outcome
+            // decides, as if this were its call.
+            let mut raced = tally.raced[pos].take();
             loop {
-                let is_probe = match self.admit(slot_index, Instant::now()) {
-                    Ok(probe) => probe,
-                    Err(skip) => {
-                        tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
-                        let record = self.record(
-                            slot_index,
-                            reason,
-                            AttemptOutcome::Skipped(skip.kind()),
-                            Duration::ZERO,
-                        );
-                        log.failed(record, skip);
-                        break;
+                let failure = match raced.take() {
+                    Some(failure) => failure,
+                    None => {
+                        let admission = match self.admit(slot_index, Instant::now()) {
+                            Ok(admission) => admission,
+                            Err(skip) => {
+                                tally.rested[pos] = skip.kind() == ErrorKind::RateLimited;
+                                let record = self.record(
+                                    slot_index,
+                                    reason,
+                                    AttemptOutcome::Skipped(skip.kind()),
+                                    Duration::ZERO,
+                                );
+                                log.failed(record, skip);
+                                break;
+                            }
+                        };
+                        tally.called[pos] = true;
+                        let result = self
+                            .hedged_attempt(
+                                route, targets, pos, admission, req, call, reason, deadline,
+                                &mut tally, &mut log,
+                            )
+                            .await;
+                        match result {
+                            Ok((answer, served)) => {
+                                return Ok(self.finish(answer, name, log, targets, served));
+                            }
+                            Err(failure) => failure,
+                        }
                     }
                 };
-                tally.called[pos] = true;
-                let result = self
-                    .hedged_attempt(
-                        route,
-                        targets,
-                        pos,
-                        is_probe,
-                        req,
-                        call,
-                        reason,
-                        deadline,
-                        &mut tally.hedges_left,
-                        &mut log,
-                    )
-                    .await;
-                if let Some((answer, served)) = result {
-                    return Ok(self.finish(answer, name, log, targets, served));
-                }
-                let err = log.errors.last().expect("a failed attempt logs its error");
+                let err = &log.errors[failure.error];
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(self.exhausted(log, deadline));
@@ -341,13 +438,13 @@ impl Shared {
                             forward = forward.max(next);
                             break;
                         }
-                        None => return Err(log.take_last()),
+                        None => return Err(log.take(failure.error)),
                     }
                 }
                 let may_fall_back = err.should_fallback() || self.fallback_on.contains(&kind);
                 if !err.is_retryable() && !may_fall_back {
                     // The caller's to fix: surface it at once.
-                    return Err(log.take_last());
+                    return Err(log.take(failure.error));
                 }
                 if kind == ErrorKind::RateLimited && err.is_retryable() {
                     // A target told to wait rests (its attempt recorded the rest): another target
@@ -368,7 +465,7 @@ impl Shared {
                         err,
                         tally.retries[pos],
                         tally.retries_total,
-                        now,
+                        failure.at,
                         deadline,
                         &mut rng,
                     )
@@ -376,13 +473,13 @@ impl Shared {
                 match decision {
                     RetryDecision::RetryAfter(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, kind = %kind, "retrying");
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep_until(saturating_add(failure.at, wait)).await;
                         tally.retries[pos] += 1;
                         tally.retries_total += 1;
                         reason = AttemptReason::Retry;
                     }
                     RetryDecision::GiveUp(_) if may_fall_back => break,
-                    RetryDecision::GiveUp(_) => return Err(log.take_last()),
+                    RetryDecision::GiveUp(_) => return Err(log.take(failure.error)),
                 }
             }
         }
@@ -488,28 +585,58 @@ impl Shared {
         }
     }
 
-    /// May a request go to this target now? `Ok(true)` when it is the circuit's probe.
-    fn admit(&self, slot_index: usize, now: Instant) -> Result<bool, Error> {
+    /// May a request go to this target now? Its admission, or the error of its skip (resting or
+    /// circuit open).
+    fn admit(&self, slot_index: usize, now: Instant) -> Result<Admission<'_>, Error> {
         let slot = &self.slots[slot_index];
         let mut state = slot.state();
         if state.rest.is_resting(now) {
             let left = state.rest.ready_at().map(|at| at - now);
-            return Err(Error::new(
-                ErrorKind::RateLimited,
-                "the target rests until its Retry-After has passed",
-            )
-            .with_retry_after(left)
-            .with_provider(slot.target.provider_name().to_owned()));
+            let (kind, message) = match state.rest.reason() {
+                RestReason::RateLimit => (
+                    ErrorKind::RateLimited,
+                    "the target rests until its Retry-After has passed",
+                ),
+                RestReason::Quota => (
+                    ErrorKind::QuotaExceeded,
+                    "the target rests: its quota is exhausted",
+                ),
+            };
+            return Err(Error::new(kind, message)
+                .with_retry_after(left)
+                .with_provider(slot.target.provider_name().to_owned()));
         }
-        match state.circuit.as_mut().map(|c| c.permit(now)) {
-            None | Some(Permit::Allowed) => Ok(false),
-            Some(Permit::Probe) => Ok(true),
-            Some(Permit::Rejected { .. }) => Err(Error::new(
-                ErrorKind::CircuitOpen,
-                "the target's circuit is open",
-            )
-            .with_provider(slot.target.provider_name().to_owned())),
-        }
+        let (ticket, probe) = match state.circuit.as_mut().map(|c| c.permit(now)) {
+            None => (None, false),
+            Some(Permit::Allowed(ticket)) => (Some(ticket), false),
+            Some(Permit::Probe(ticket)) => (Some(ticket), true),
+            Some(Permit::Rejected { .. }) => {
+                return Err(
+                    Error::new(ErrorKind::CircuitOpen, "the target's circuit is open")
+                        .with_provider(slot.target.provider_name().to_owned()),
+                );
+            }
+        };
+        Ok(Admission {
+            slot,
+            ticket,
+            probe,
+            armed: true,
+        })
+    }
+
+    /// How long a failure benches its target, and why, capped at `max_rest`: a rate limit for its
+    /// `Retry-After`, an exhausted quota for its `Retry-After` or else `quota_rest`.
+    fn rest_for(&self, err: &Error) -> Option<(Duration, RestReason)> {
+        let (wait, reason) = match err.kind() {
+            ErrorKind::RateLimited => (err.retry_after()?, RestReason::RateLimit),
+            ErrorKind::QuotaExceeded => (
+                err.retry_after().unwrap_or(self.quota_rest),
+                RestReason::Quota,
+            ),
+            _ => return None,
+        };
+        Some((wait.min(self.max_rest), reason))
     }
 
     /// Whether a target could take a request now (without taking a circuit permit).
@@ -552,28 +679,30 @@ impl Shared {
 
     /// One attempt on `targets[pos]`, raced by hedges on later targets when the policy says so:
     /// each time `delay` passes without an answer, one more hedge goes to the next available
-    /// target, while the request has hedges left (`max_hedges`) and the route's budget pays.
-    /// The first success wins and the others are cancelled (dropped, which closes their
-    /// connections). Every attempt is logged in the order it started. Returns the answer and the
-    /// slot that served it.
+    /// target not yet called by this request, while the request has hedges left (`max_hedges`)
+    /// and the route's budget pays. The first success wins and the others are cancelled (dropped,
+    /// which closes their connections). Every attempt is logged in the order it started.
+    ///
+    /// Returns the answer and the slot that served it; or, when every racer failed, the primary's
+    /// failure, the hedges' failures being left in `tally.raced` for their own targets.
     #[allow(clippy::too_many_arguments)]
-    async fn hedged_attempt(
-        &self,
+    async fn hedged_attempt<'s>(
+        &'s self,
         route: Option<&Route>,
         targets: &[usize],
         pos: usize,
-        is_probe: bool,
+        admission: Admission<'s>,
         req: &ChatRequest,
         call: Call,
         reason: AttemptReason,
         deadline: Option<Instant>,
-        hedges_left: &mut u32,
+        tally: &mut Tally,
         log: &mut Log,
-    ) -> Option<(Answer, usize)> {
+    ) -> Result<(Answer, usize), Failure> {
         let primary_slot = targets[pos];
         let primary_started = Instant::now();
         let delay = match (&self.hedge, route) {
-            (Some(policy), Some(_)) if pos + 1 < targets.len() && *hedges_left > 0 => {
+            (Some(policy), Some(_)) if pos + 1 < targets.len() && tally.hedges_left > 0 => {
                 let state = self.slots[primary_slot].state();
                 let stats = match call {
                     Call::Chat => &state.stats.total,
@@ -585,126 +714,138 @@ impl Shared {
         };
         let (Some(delay), Some(route)) = (delay, route) else {
             let (result, record) = self
-                .attempt(primary_slot, is_probe, req, call, reason, deadline)
+                .attempt(primary_slot, admission, req, call, reason, deadline)
                 .await;
-            return settle(result, record, primary_slot, log);
+            return settle(result, record, primary_slot, Instant::now(), log);
         };
 
         // The racers, in the order they started; each result is kept until the race ends.
         struct Racer {
-            slot: usize,
+            pos: usize,
             reason: AttemptReason,
             started: Instant,
-            result: Option<(Result<Answer, Error>, Attempt)>,
+            result: Option<(Result<Answer, Error>, Attempt, Instant)>,
         }
-        let start = |index: usize, slot: usize, probe: bool, reason: AttemptReason| async move {
-            let outcome = self.attempt(slot, probe, req, call, reason, deadline).await;
+        let start = |index: usize, slot: usize, admission: Admission<'s>, reason: AttemptReason| async move {
+            let outcome = self
+                .attempt(slot, admission, req, call, reason, deadline)
+                .await;
             (index, outcome)
         };
         let mut racers = vec![Racer {
-            slot: primary_slot,
+            pos,
             reason,
             started: primary_started,
             result: None,
         }];
         let mut running = futures::stream::FuturesUnordered::new();
-        running.push(start(0, primary_slot, is_probe, reason));
+        running.push(start(0, primary_slot, admission, reason));
         let mut next_candidate = pos + 1;
         let mut may_hedge = true;
         let timer = tokio::time::sleep(delay);
         tokio::pin!(timer);
-        let winner = loop {
+        loop {
             tokio::select! {
                 Some((index, (result, record))) = running.next() => {
                     let ok = result.is_ok();
-                    racers[index].result = Some((result, record));
-                    if ok {
-                        break Some(index);
-                    }
-                    if running.is_empty() {
-                        break None;
+                    racers[index].result = Some((result, record, Instant::now()));
+                    if ok || running.is_empty() {
+                        break;
                     }
                 }
                 () = &mut timer, if may_hedge => {
-                    match self.start_hedge(route, targets, next_candidate) {
-                        Some((at, slot, probe)) => {
+                    match self.start_hedge(route, targets, next_candidate, &tally.called) {
+                        Some((at, slot, admission)) => {
                             tracing::debug!(delay_ms = delay.as_millis() as u64, "hedging");
-                            *hedges_left -= 1;
+                            tally.hedges_left -= 1;
+                            tally.called[at] = true;
                             next_candidate = at + 1;
                             racers.push(Racer {
-                                slot,
+                                pos: at,
                                 reason: AttemptReason::Hedge,
                                 started: Instant::now(),
                                 result: None,
                             });
-                            running.push(start(racers.len() - 1, slot, probe, AttemptReason::Hedge));
-                            may_hedge = *hedges_left > 0 && next_candidate < targets.len();
+                            running.push(start(racers.len() - 1, slot, admission, AttemptReason::Hedge));
+                            may_hedge = tally.hedges_left > 0 && next_candidate < targets.len();
                             timer.as_mut().reset(Instant::now() + delay);
                         }
                         None => may_hedge = false,
                     }
                 }
             }
-        };
+        }
         // Cancel the attempts still running before logging them.
         drop(running);
         let mut served = None;
-        for (index, racer) in racers.into_iter().enumerate() {
+        let mut primary = None;
+        for racer in racers {
+            let slot = targets[racer.pos];
             match racer.result {
-                Some((result, record)) => {
-                    if let Some(answer) = settle(result, record, racer.slot, log) {
-                        debug_assert_eq!(Some(index), winner);
-                        served = Some(answer);
-                    }
-                }
+                Some((result, record, at)) => match settle(result, record, slot, at, log) {
+                    Ok(answer) => served = Some(answer),
+                    Err(failure) if racer.pos == pos => primary = Some(failure),
+                    Err(failure) => tally.raced[racer.pos] = Some(failure),
+                },
                 None => log.attempts.push(self.record(
-                    racer.slot,
+                    slot,
                     racer.reason,
                     AttemptOutcome::Cancelled,
                     racer.started.elapsed(),
                 )),
             }
         }
-        served
+        match (served, primary) {
+            (Some(answer), _) => Ok(answer),
+            (None, Some(failure)) => Err(failure),
+            // Unreachable: a race without a winner ends once every racer, the primary included,
+            // has failed.
+            (None, None) => Err(Self::lost_primary(log)),
+        }
     }
 
-    /// Admits a hedge on the first available target at or after position `from`, if the route's
-    /// budget pays for it: its position, slot and whether it is a circuit probe.
+    /// A failure standing in for a primary whose result went missing (never expected).
+    fn lost_primary(log: &mut Log) -> Failure {
+        log.errors
+            .push(Error::new(ErrorKind::Network, "the attempt was lost"));
+        Failure {
+            error: log.errors.len() - 1,
+            at: Instant::now(),
+        }
+    }
+
+    /// Admits a hedge on the first available target at or after position `from` that this request
+    /// has not called yet, if the route's budget pays for it: its position, slot and admission.
     fn start_hedge(
         &self,
         route: &Route,
         targets: &[usize],
         from: usize,
-    ) -> Option<(usize, usize, bool)> {
+        called: &[bool],
+    ) -> Option<(usize, usize, Admission<'_>)> {
         let now = Instant::now();
         let (at, slot) = targets
             .iter()
             .copied()
             .enumerate()
             .skip(from)
-            .find(|&(_, i)| self.is_available(i, now))?;
-        let probe = self.admit(slot, now).ok()?;
+            .find(|&(at, i)| !called[at] && self.is_available(i, now))?;
+        let admission = self.admit(slot, now).ok()?;
         let paid = route
             .hedge_budget
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
             .is_some_and(HedgeBudget::try_spend);
-        if !paid {
-            if probe && let Some(c) = self.slots[slot].state().circuit.as_mut() {
-                // Hand the probe back unused.
-                c.record(now, Outcome::Other);
-            }
-            return None;
-        }
-        Some((at, slot, probe))
+        // Unpaid, the admission is dropped, which hands a probe back unused.
+        paid.then_some((at, slot, admission))
     }
 
     /// One call of one target, with its timeouts, stream pre-flight and bookkeeping.
     async fn attempt(
         &self,
         slot_index: usize,
-        is_probe: bool,
+        admission: Admission<'_>,
         req: &ChatRequest,
         call: Call,
         reason: AttemptReason,
@@ -712,10 +853,6 @@ impl Shared {
     ) -> (Result<Answer, Error>, Attempt) {
         let slot = &self.slots[slot_index];
         let target = &slot.target;
-        let mut guard = ProbeGuard {
-            slot,
-            armed: is_probe,
-        };
         let started = Instant::now();
         let limit = match (target.timeout.map(|t| saturating_add(started, t)), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -759,7 +896,7 @@ impl Shared {
         let latency = now - started;
         let mut result = result;
         if let Ok(Answer::Stream(stream)) = &mut result {
-            watch_stream(stream, &slot.state, started);
+            watch_stream(stream, &slot.state, admission.ticket, started, deadline);
         }
         {
             let mut state = slot.state();
@@ -772,19 +909,14 @@ impl Shared {
                     Outcome::Success
                 }
                 Err(e) => {
-                    if e.kind() == ErrorKind::RateLimited
-                        && let Some(wait) = e.retry_after()
-                    {
-                        state.rest.rest_until(saturating_add(now, wait));
+                    if let Some((wait, reason)) = self.rest_for(e) {
+                        state.rest.rest_until(saturating_add(now, wait), reason);
                     }
-                    Outcome::of_error(e)
+                    health_outcome(e, now, deadline)
                 }
             };
-            if let Some(c) = state.circuit.as_mut() {
-                c.record(now, outcome);
-            }
+            admission.record(&mut state, now, outcome);
         }
-        guard.armed = false;
         let outcome = match &result {
             Ok(_) => AttemptOutcome::Success,
             Err(e) => AttemptOutcome::Failed(e.kind()),
@@ -796,21 +928,25 @@ impl Shared {
     }
 }
 
-/// Logs an attempt; a failure's error goes into the log, where the loop reads it.
+/// Logs an attempt of `slot`; a failure's error goes into the log, where the loop reads it.
 fn settle(
     result: Result<Answer, Error>,
     record: Attempt,
     slot: usize,
+    at: Instant,
     log: &mut Log,
-) -> Option<(Answer, usize)> {
+) -> Result<(Answer, usize), Failure> {
     match result {
         Ok(answer) => {
             log.attempts.push(record);
-            Some((answer, slot))
+            Ok((answer, slot))
         }
         Err(err) => {
             log.failed(record, err);
-            None
+            Err(Failure {
+                error: log.errors.len() - 1,
+                at,
+            })
         }
     }
 }

@@ -193,14 +193,25 @@ impl Outcome {
     }
 }
 
+/// Names the state a request was admitted in, so that its outcome only counts for that state.
+///
+/// A call admitted while the circuit was closed may end long after it opened and half-opened (a
+/// stream, a slow answer); only the probe's outcome may decide a half-open circuit, and outcomes
+/// from before the circuit opened must not count in the window that follows its closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    epoch: u64,
+}
+
 /// The circuit's answer to "may I send a request to this target now?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Permit {
-    /// The circuit is closed: send it.
-    Allowed,
+    /// The circuit is closed: send it, and record its outcome with this ticket.
+    Allowed(Ticket),
     /// The circuit is half-open and this request is its one probe: send it, and record its outcome
-    /// (record [`Outcome::Other`] if it is cancelled, so that another probe may go).
-    Probe,
+    /// with this ticket (record [`Outcome::Other`] if it is cancelled, so that another probe may
+    /// go).
+    Probe(Ticket),
     /// Do not send it; the target may be tried again at `retry_at`.
     Rejected {
         /// When the cool-down ends, or when the probe in flight will be presumed lost.
@@ -222,6 +233,9 @@ pub(crate) struct CircuitState {
     config: CircuitBreaker,
     mode: Mode,
     window: Window,
+    /// Bumped when the circuit opens, when a probe is let through and on a reset: a [`Ticket`] of
+    /// an older epoch is stale and its outcome is ignored.
+    epoch: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +258,28 @@ impl CircuitState {
             config,
             mode: Mode::Closed,
             window,
+            epoch: 0,
         }
+    }
+
+    fn ticket(&self) -> Ticket {
+        Ticket { epoch: self.epoch }
+    }
+
+    /// Lets the next caller through as the probe, under a new epoch so that only its outcome
+    /// decides.
+    fn grant_probe(&mut self, now: Instant) -> Permit {
+        self.epoch += 1;
+        self.mode = Mode::HalfOpen { probe: Some(now) };
+        Permit::Probe(self.ticket())
+    }
+
+    /// Closes the circuit and forgets its window, as an operator's reset; outcomes of calls in
+    /// flight are stale from now on.
+    pub(crate) fn reset(&mut self) {
+        self.epoch += 1;
+        self.mode = Mode::Closed;
+        self.window.clear();
     }
 
     /// May a request be sent to this target at `now`?
@@ -255,7 +290,7 @@ impl CircuitState {
     /// is presumed lost after one cool-down, and the next caller becomes the new probe.
     pub(crate) fn permit(&mut self, now: Instant) -> Permit {
         match self.mode {
-            Mode::Closed => Permit::Allowed,
+            Mode::Closed => Permit::Allowed(self.ticket()),
             Mode::Open { until } if now < until => Permit::Rejected { retry_at: until },
             Mode::HalfOpen {
                 probe: Some(started),
@@ -266,25 +301,26 @@ impl CircuitState {
                         retry_at: presumed_lost,
                     }
                 } else {
-                    self.mode = Mode::HalfOpen { probe: Some(now) };
-                    Permit::Probe
+                    self.grant_probe(now)
                 }
             }
-            Mode::Open { .. } | Mode::HalfOpen { probe: None } => {
-                self.mode = Mode::HalfOpen { probe: Some(now) };
-                Permit::Probe
-            }
+            Mode::Open { .. } | Mode::HalfOpen { probe: None } => self.grant_probe(now),
         }
     }
 
-    /// Records how an attempt sent to this target ended.
+    /// Records how an attempt sent to this target with `ticket` ended.
     ///
-    /// Closed: the outcome enters the window, and a health failure that brings the failure rate to
-    /// the threshold (with at least `min_requests` counted) opens the circuit. Half-open: the first
-    /// outcome recorded decides — success closes the circuit and clears the window, a health failure
-    /// opens it for another cool-down, [`Outcome::Other`] frees the probe slot for another caller.
-    /// Open: outcomes are ignored (they belong to requests sent before the circuit opened).
-    pub(crate) fn record(&mut self, now: Instant, outcome: Outcome) {
+    /// An outcome whose ticket is stale (admitted before the circuit last opened, before the
+    /// current probe was let through, or before a reset) is ignored. Otherwise: closed, the
+    /// outcome enters the window, and a health failure that brings the failure rate to the
+    /// threshold (with at least `min_requests` counted) opens the circuit. Half-open (the ticket is
+    /// then the probe's): the probe's first outcome decides — success closes the circuit and clears
+    /// the window, a health failure opens it for another cool-down, [`Outcome::Other`] frees the
+    /// probe slot for another caller. Open: outcomes are ignored.
+    pub(crate) fn record(&mut self, now: Instant, ticket: Ticket, outcome: Outcome) {
+        if ticket != self.ticket() {
+            return;
+        }
         match self.mode {
             Mode::Closed => {
                 self.window.add(now, outcome);
@@ -321,6 +357,7 @@ impl CircuitState {
     }
 
     fn open(&mut self, now: Instant) {
+        self.epoch += 1;
         self.mode = Mode::Open {
             until: saturating_add(now, self.config.cool_down),
         };
@@ -430,7 +467,7 @@ mod tests {
 
     fn record_n(c: &mut CircuitState, now: Instant, outcome: Outcome, n: usize) {
         for _ in 0..n {
-            c.record(now, outcome);
+            c.record(now, c.ticket(), outcome);
         }
     }
 
@@ -476,8 +513,8 @@ mod tests {
         let mut c = state();
         record_n(&mut c, t0, Outcome::HealthFailure, 9);
         assert_eq!(c.state(t0), CircuitStatus::Closed);
-        assert_eq!(c.permit(t0), Permit::Allowed);
-        c.record(t0, Outcome::HealthFailure);
+        assert!(matches!(c.permit(t0), Permit::Allowed(_)));
+        c.record(t0, c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0), CircuitStatus::Open);
     }
 
@@ -493,7 +530,7 @@ mod tests {
         record_n(&mut c, t0, Outcome::Success, 5);
         record_n(&mut c, t0, Outcome::HealthFailure, 4);
         assert_eq!(c.state(t0), CircuitStatus::Closed);
-        c.record(t0, Outcome::HealthFailure);
+        c.record(t0, c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0), CircuitStatus::Open);
     }
 
@@ -523,8 +560,8 @@ mod tests {
         let mut c = opened(t0);
         let t1 = t0 + secs(15);
         assert_eq!(c.state(t1), CircuitStatus::HalfOpen);
-        assert_eq!(c.permit(t1), Permit::Probe);
-        assert!(Permit::Probe.is_allowed());
+        assert!(matches!(c.permit(t1), Permit::Probe(_)));
+        assert!(Permit::Probe(c.ticket()).is_allowed());
         for dt in [ms(0), ms(1), secs(5)] {
             assert_eq!(
                 c.permit(t1 + dt),
@@ -541,10 +578,10 @@ mod tests {
         let t0 = Instant::now();
         let mut c = opened(t0);
         let t1 = t0 + secs(20);
-        assert_eq!(c.permit(t1), Permit::Probe);
-        c.record(t1 + secs(2), Outcome::Success);
+        assert!(matches!(c.permit(t1), Permit::Probe(_)));
+        c.record(t1 + secs(2), c.ticket(), Outcome::Success);
         assert_eq!(c.state(t1 + secs(2)), CircuitStatus::Closed);
-        assert_eq!(c.permit(t1 + secs(2)), Permit::Allowed);
+        assert!(matches!(c.permit(t1 + secs(2)), Permit::Allowed(_)));
         // The ten failures that opened it are forgotten: nine new ones do not reopen it.
         record_n(&mut c, t1 + secs(3), Outcome::HealthFailure, 9);
         assert_eq!(c.state(t1 + secs(3)), CircuitStatus::Closed);
@@ -555,9 +592,9 @@ mod tests {
         let t0 = Instant::now();
         let mut c = opened(t0);
         let t1 = t0 + secs(15);
-        assert_eq!(c.permit(t1), Permit::Probe);
+        assert!(matches!(c.permit(t1), Permit::Probe(_)));
         let t2 = t1 + secs(3);
-        c.record(t2, Outcome::HealthFailure);
+        c.record(t2, c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t2), CircuitStatus::Open);
         assert_eq!(
             c.permit(t2 + secs(14)),
@@ -565,7 +602,7 @@ mod tests {
                 retry_at: t2 + secs(15)
             }
         );
-        assert_eq!(c.permit(t2 + secs(15)), Permit::Probe);
+        assert!(matches!(c.permit(t2 + secs(15)), Permit::Probe(_)));
     }
 
     #[test]
@@ -573,11 +610,11 @@ mod tests {
         let t0 = Instant::now();
         let mut c = opened(t0);
         let t1 = t0 + secs(15);
-        assert_eq!(c.permit(t1), Permit::Probe);
+        assert!(matches!(c.permit(t1), Permit::Probe(_)));
         // Cancelled, or answered with a 429: says nothing about health.
-        c.record(t1 + ms(10), Outcome::Other);
+        c.record(t1 + ms(10), c.ticket(), Outcome::Other);
         assert_eq!(c.state(t1 + ms(10)), CircuitStatus::HalfOpen);
-        assert_eq!(c.permit(t1 + ms(20)), Permit::Probe);
+        assert!(matches!(c.permit(t1 + ms(20)), Permit::Probe(_)));
         assert!(!c.permit(t1 + ms(30)).is_allowed());
     }
 
@@ -586,9 +623,9 @@ mod tests {
         let t0 = Instant::now();
         let mut c = opened(t0);
         let t1 = t0 + secs(15);
-        assert_eq!(c.permit(t1), Permit::Probe);
+        assert!(matches!(c.permit(t1), Permit::Probe(_)));
         assert!(!c.permit(t1 + ms(14_999)).is_allowed());
-        assert_eq!(c.permit(t1 + secs(15)), Permit::Probe);
+        assert!(matches!(c.permit(t1 + secs(15)), Permit::Probe(_)));
     }
 
     #[test]
@@ -611,11 +648,11 @@ mod tests {
         let mut c = state();
         record_n(&mut c, t0, Outcome::HealthFailure, 9);
         // 31 s later the nine failures are gone: one more does not reach min_requests.
-        c.record(t0 + secs(31), Outcome::HealthFailure);
+        c.record(t0 + secs(31), c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0 + secs(31)), CircuitStatus::Closed);
         record_n(&mut c, t0 + secs(32), Outcome::HealthFailure, 8);
         assert_eq!(c.state(t0 + secs(32)), CircuitStatus::Closed);
-        c.record(t0 + secs(33), Outcome::HealthFailure);
+        c.record(t0 + secs(33), c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0 + secs(33)), CircuitStatus::Open);
     }
 
@@ -629,7 +666,7 @@ mod tests {
         // 5 failures of 11.
         assert_eq!(c.state(t0 + secs(25)), CircuitStatus::Closed);
         // 6 of 12, counting the three from 26 s ago.
-        c.record(t0 + secs(26), Outcome::HealthFailure);
+        c.record(t0 + secs(26), c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0 + secs(26)), CircuitStatus::Open);
     }
 
@@ -659,12 +696,12 @@ mod tests {
         for _ in 0..100 {
             for e in &errors {
                 assert_eq!(Outcome::of_error(e), Outcome::Other, "{e}");
-                c.record(t0, Outcome::of_error(e));
+                c.record(t0, c.ticket(), Outcome::of_error(e));
             }
         }
         assert_eq!(c.state(t0), CircuitStatus::Closed);
         // Nor do they dilute real failures.
-        c.record(t0, Outcome::HealthFailure);
+        c.record(t0, c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0), CircuitStatus::Open);
     }
 
@@ -691,7 +728,7 @@ mod tests {
         record_n(&mut c, t0 + secs(10), Outcome::Success, 10);
         record_n(&mut c, t0, Outcome::HealthFailure, 9);
         assert_eq!(c.state(t0), CircuitStatus::Closed);
-        c.record(t0 + secs(5), Outcome::HealthFailure);
+        c.record(t0 + secs(5), c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0 + secs(10)), CircuitStatus::Open);
     }
 
@@ -704,7 +741,78 @@ mod tests {
                 .with_window(Duration::MAX)
                 .with_min_requests(1),
         );
-        c.record(t0, Outcome::HealthFailure);
+        c.record(t0, c.ticket(), Outcome::HealthFailure);
         assert_eq!(c.state(t0 + secs(86_400)), CircuitStatus::Open);
+    }
+
+    #[test]
+    fn only_the_probe_decides_a_half_open_circuit() {
+        let t0 = Instant::now();
+        let mut c = state();
+        // Two calls admitted while closed, still in flight when the circuit opens.
+        let Permit::Allowed(early) = c.permit(t0) else {
+            panic!("closed")
+        };
+        let Permit::Allowed(early_too) = c.permit(t0) else {
+            panic!("closed")
+        };
+        record_n(&mut c, t0, Outcome::HealthFailure, 10);
+        let t1 = t0 + secs(15);
+        let Permit::Probe(probe) = c.permit(t1) else {
+            panic!("half-open")
+        };
+        // Their outcomes arrive while the probe is in flight: neither closes nor reopens it, nor
+        // frees the probe's slot.
+        c.record(t1 + ms(1), early, Outcome::HealthFailure);
+        assert_eq!(c.state(t1 + ms(1)), CircuitStatus::HalfOpen);
+        c.record(t1 + ms(2), early_too, Outcome::Success);
+        assert_eq!(c.state(t1 + ms(2)), CircuitStatus::HalfOpen);
+        c.record(t1 + ms(3), early, Outcome::Other);
+        assert!(!c.permit(t1 + ms(3)).is_allowed());
+        // The probe's own outcome does.
+        c.record(t1 + ms(4), probe, Outcome::Success);
+        assert_eq!(c.state(t1 + ms(4)), CircuitStatus::Closed);
+        // And the old calls never count in the new window.
+        let mut c2 = CircuitState::new(CircuitBreaker::default().with_min_requests(1));
+        let Permit::Allowed(old) = c2.permit(t0) else {
+            panic!("closed")
+        };
+        c2.record(t0, c2.ticket(), Outcome::HealthFailure);
+        let Permit::Probe(probe) = c2.permit(t1) else {
+            panic!("half-open")
+        };
+        c2.record(t1, probe, Outcome::Success);
+        c2.record(t1, old, Outcome::HealthFailure);
+        assert_eq!(c2.state(t1), CircuitStatus::Closed);
+    }
+
+    #[test]
+    fn a_probe_presumed_lost_no_longer_decides() {
+        let t0 = Instant::now();
+        let mut c = opened(t0);
+        let t1 = t0 + secs(15);
+        let Permit::Probe(lost) = c.permit(t1) else {
+            panic!("half-open")
+        };
+        let t2 = t1 + secs(15);
+        let Permit::Probe(second) = c.permit(t2) else {
+            panic!("a new probe")
+        };
+        c.record(t2, lost, Outcome::HealthFailure);
+        assert_eq!(c.state(t2), CircuitStatus::HalfOpen);
+        c.record(t2, second, Outcome::HealthFailure);
+        assert_eq!(c.state(t2), CircuitStatus::Open);
+    }
+
+    #[test]
+    fn a_reset_closes_and_forgets() {
+        let t0 = Instant::now();
+        let mut c = opened(t0);
+        c.reset();
+        assert_eq!(c.state(t0), CircuitStatus::Closed);
+        assert!(matches!(c.permit(t0), Permit::Allowed(_)));
+        // Nine failures after the reset do not reopen it: the old ten are forgotten.
+        record_n(&mut c, t0, Outcome::HealthFailure, 9);
+        assert_eq!(c.state(t0), CircuitStatus::Closed);
     }
 }

@@ -34,6 +34,8 @@
 //! | retry | [`RetryPolicy::default()`]: 2 retries per target, 4 per request, 0.5–8 s full-jitter backoff, `Retry-After` honoured up to 60 s |
 //! | fallback | on every error whose [`should_fallback`](crate::Error::should_fallback) is true; `InvalidRequest`, `Auth` and `ContentFilter` surface at once unless [`RouterBuilder::fallback_on`] says otherwise |
 //! | rate-limit rest | a target that answered 429 with `Retry-After` is skipped until then while the others serve; when every target rests, a request waits for the one ready first if that fits its deadline and `max_retry_after` (a wait after a call counts as one of the request's retries), else fails fast |
+//! | quota rest | a target whose quota is exhausted ([`ErrorKind::QuotaExceeded`]) is skipped for its error's `Retry-After`, else [`DEFAULT_QUOTA_REST`] (60 s, [`RouterBuilder::quota_rest`]), and never waited for |
+//! | rest cap | no rest lasts longer than [`DEFAULT_MAX_REST`] (5 min, [`RouterBuilder::max_rest`]), whatever a header asks; [`Router::reset_target`] ends one by hand |
 //! | circuit breaker | off; [`CircuitBreaker::default()`]: opens at 50 % health failures over ≥ 10 requests in 30 s, 15 s cool-down |
 //! | hedging | off; [`HedgePolicy::adaptive(0.95)`](HedgePolicy::adaptive) hedges after the target's p95 latency, at most 10 % of requests, one hedge per request |
 //! | stream pre-flight | the first content delta must arrive within 30 s |
@@ -67,6 +69,30 @@ use crate::types::{ChatRequest, ChatResponse, ChatStream};
 /// The default time a stream may take to send its first content delta.
 pub const DEFAULT_FIRST_DELTA_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default longest rest of a target ([`RouterBuilder::max_rest`]): five minutes.
+pub const DEFAULT_MAX_REST: Duration = Duration::from_secs(5 * 60);
+
+/// The default rest of a target whose quota is exhausted and whose error gives no `Retry-After`
+/// ([`RouterBuilder::quota_rest`]): one minute.
+pub const DEFAULT_QUOTA_REST: Duration = Duration::from_secs(60);
+
+/// A snapshot of one target's health, as [`Router::target_statuses`] reports it.
+///
+/// A target listed by several routes (the same provider object and model) has one state, which
+/// every route listing it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TargetStatus {
+    /// The provider's name ([`ChatProvider::name`]).
+    pub provider: String,
+    /// The model the target asks for.
+    pub model: String,
+    /// The state of its circuit breaker; `None` when the router has none.
+    pub circuit: Option<CircuitStatus>,
+    /// How long it still rests (rate limited or out of quota); `None` when it does not.
+    pub rest_remaining: Option<Duration>,
+}
+
 /// A [`ChatProvider`] that serves each request through a route of targets.
 ///
 /// A request whose `model` names a route goes through that route's targets, in order; a request
@@ -99,6 +125,8 @@ pub struct RouterBuilder {
     first_delta_timeout: Duration,
     timeout: Option<Duration>,
     fallback_on: Vec<ErrorKind>,
+    max_rest: Duration,
+    quota_rest: Duration,
     seed: Option<u64>,
 }
 
@@ -114,14 +142,38 @@ impl Router {
             first_delta_timeout: DEFAULT_FIRST_DELTA_TIMEOUT,
             timeout: None,
             fallback_on: Vec::new(),
+            max_rest: DEFAULT_MAX_REST,
+            quota_rest: DEFAULT_QUOTA_REST,
             seed: None,
         }
     }
 
-    /// The state of a target's circuit breaker (`None` when the router has none or no target
-    /// serves `model` on `route`).
-    pub fn circuit_status(&self, route: &str, model: &str) -> Option<CircuitStatus> {
-        self.inner.circuit_status(route, model)
+    /// The state of the circuit breaker of the target at position `index` (from 0, in the order
+    /// given to [`RouterBuilder::route`]) of `route`.
+    ///
+    /// A target is addressed by its route and position because a route may list the same model
+    /// twice (on two providers). `None` when the router has no circuit breaker, or `route` has no
+    /// target at `index`.
+    pub fn circuit_status(&self, route: &str, index: usize) -> Option<CircuitStatus> {
+        self.inner.circuit_status(route, index)
+    }
+
+    /// A snapshot of the health of each target of `route`, in route order (`None` when there is
+    /// no such route).
+    pub fn target_statuses(&self, route: &str) -> Option<Vec<TargetStatus>> {
+        self.inner.target_statuses(route)
+    }
+
+    /// An operator's reset of the target at position `index` of `route` (addressed as in
+    /// [`Router::circuit_status`]): ends its rest and closes its circuit, forgetting the failures
+    /// that opened it. Attempts already in flight no longer count for the circuit. A target listed
+    /// by several routes is reset for all of them.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::NotFound` when `route` has no target at `index`.
+    pub fn reset_target(&self, route: &str, index: usize) -> Result<(), Error> {
+        self.inner.reset_target(route, index)
     }
 }
 
@@ -178,6 +230,23 @@ impl RouterBuilder {
     /// `ErrorKind::Auth` when each target has its own key).
     pub fn fallback_on(mut self, kind: ErrorKind) -> Self {
         self.fallback_on.push(kind);
+        self
+    }
+
+    /// The longest a target rests, whatever its `Retry-After` asked (default
+    /// [`DEFAULT_MAX_REST`], five minutes), so that a hostile or broken header cannot bench a
+    /// target for hours. Zero turns resting off.
+    pub fn max_rest(mut self, max_rest: Duration) -> Self {
+        self.max_rest = max_rest;
+        self
+    }
+
+    /// How long a target whose quota is exhausted ([`ErrorKind::QuotaExceeded`]) is left out of
+    /// rotation when its error carries no `Retry-After` (default [`DEFAULT_QUOTA_REST`], one
+    /// minute; a `Retry-After` wins; either is capped by [`max_rest`](Self::max_rest)). Zero
+    /// keeps such a target in rotation.
+    pub fn quota_rest(mut self, quota_rest: Duration) -> Self {
+        self.quota_rest = quota_rest;
         self
     }
 
@@ -241,6 +310,8 @@ impl RouterBuilder {
                 first_delta_timeout: self.first_delta_timeout,
                 timeout: self.timeout,
                 fallback_on: self.fallback_on,
+                max_rest: self.max_rest,
+                quota_rest: self.quota_rest,
                 rng: Mutex::new(match self.seed {
                     Some(seed) => fastrand::Rng::with_seed(seed),
                     None => fastrand::Rng::new(),

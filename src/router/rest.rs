@@ -5,20 +5,49 @@
 //! router serves requests from its other targets meanwhile. Only when every target of a route rests
 //! does a request wait, for the one that will be ready first, and only if that is before the
 //! request's deadline; otherwise it fails fast instead of queueing behind a long penalty.
+//!
+//! A target whose account is out of quota rests too (for the error's `Retry-After`, else a
+//! configured time), but is never waited for: a quota seldom comes back within a request's life.
+//! The router caps every rest's length, so that a hostile or broken header cannot bench a target
+//! for a day.
 
 use tokio::time::Instant;
 
-/// Until when one target rests.
+/// Why a target rests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum RestReason {
+    /// It was rate limited, with a `Retry-After`: worth waiting for when nothing else serves.
+    #[default]
+    RateLimit,
+    /// Its quota is exhausted: skipped, never waited for.
+    Quota,
+}
+
+/// Until when one target rests, and why.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RestState {
     until: Option<Instant>,
+    reason: RestReason,
 }
 
 impl RestState {
     /// Rests the target until `until`, or until the end of its current rest if that is later: a
-    /// short `Retry-After` never cuts a longer one short.
-    pub(crate) fn rest_until(&mut self, until: Instant) {
-        self.until = Some(self.until.map_or(until, |current| current.max(until)));
+    /// short `Retry-After` never cuts a longer one short. The reason is the longer rest's.
+    pub(crate) fn rest_until(&mut self, until: Instant, reason: RestReason) {
+        if self.until.is_none_or(|current| until > current) {
+            self.until = Some(until);
+            self.reason = reason;
+        }
+    }
+
+    /// Ends the rest at once (an operator's reset).
+    pub(crate) fn clear(&mut self) {
+        *self = RestState::default();
+    }
+
+    /// Why the target rests (meaningful while [`is_resting`](Self::is_resting)).
+    pub(crate) fn reason(&self) -> RestReason {
+        self.reason
     }
 
     /// Whether the target rests at `now` (its rest ends strictly after `now`).
@@ -97,7 +126,7 @@ mod tests {
     fn rests_until_the_instant_then_is_ready() {
         let t0 = Instant::now();
         let mut r = RestState::default();
-        r.rest_until(t0 + secs(5));
+        r.rest_until(t0 + secs(5), RestReason::RateLimit);
         assert!(r.is_resting(t0));
         assert!(r.is_resting(t0 + Duration::from_millis(4_999)));
         assert!(!r.is_resting(t0 + secs(5)));
@@ -109,11 +138,16 @@ mod tests {
     fn keeps_the_later_of_two_rests() {
         let t0 = Instant::now();
         let mut r = RestState::default();
-        r.rest_until(t0 + secs(10));
-        r.rest_until(t0 + secs(3));
+        r.rest_until(t0 + secs(10), RestReason::RateLimit);
+        r.rest_until(t0 + secs(3), RestReason::Quota);
         assert_eq!(r.ready_at(), Some(t0 + secs(10)));
-        r.rest_until(t0 + secs(12));
+        assert_eq!(r.reason(), RestReason::RateLimit);
+        r.rest_until(t0 + secs(12), RestReason::Quota);
         assert_eq!(r.ready_at(), Some(t0 + secs(12)));
+        assert_eq!(r.reason(), RestReason::Quota);
+        r.clear();
+        assert!(!r.is_resting(t0));
+        assert_eq!(r.ready_at(), None);
     }
 
     #[test]
@@ -182,9 +216,9 @@ mod tests {
     fn takes_ready_instants_from_rest_states() {
         let now = Instant::now();
         let mut states = [RestState::default(); 3];
-        states[0].rest_until(now + secs(30));
-        states[1].rest_until(now + secs(2));
-        states[2].rest_until(now + secs(20));
+        states[0].rest_until(now + secs(30), RestReason::RateLimit);
+        states[1].rest_until(now + secs(2), RestReason::RateLimit);
+        states[2].rest_until(now + secs(20), RestReason::RateLimit);
         let ready = states.iter().map(RestState::ready_at);
         assert_eq!(
             choose(ready, now, now + secs(60)),

@@ -7,7 +7,8 @@
 //!
 //! - only failures that can succeed on retry are retried (rate limits, overload, 5xx, timeouts,
 //!   connection errors, truncated streams; see [`Error::is_retryable`]); a bad request, a failed
-//!   login, a missing model or an undecodable answer is never sent again;
+//!   login, a missing model or an undecodable answer is never sent again, unless the provider
+//!   says otherwise with `x-should-retry: true` (and `x-should-retry: false` forbids any retry);
 //! - retries are capped per target **and** across the whole request, so a router nested inside
 //!   another router, or a route with many targets, cannot multiply them;
 //! - without a server hint, waits grow exponentially with *full jitter*, so clients that failed

@@ -207,6 +207,54 @@ mod tests {
     }
 
     #[test]
+    fn every_retry_hint_is_capped_after_conversion() {
+        let day = Duration::from_secs(24 * 60 * 60);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Fri, 01 Jan 2100 00:00:00 GMT"),
+        );
+        let err = from_status(503, &h, b"", ErrorDetail::default(), None);
+        assert_eq!(err.retry_after(), Some(day), "HTTP date");
+
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("0"),
+        );
+        h.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("100h"),
+        );
+        let err = from_status(429, &h, b"", ErrorDetail::default(), None);
+        assert_eq!(err.retry_after(), Some(day), "x-ratelimit-reset");
+
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("999999999"));
+        let err = from_status(429, &h, b"", ErrorDetail::default(), None);
+        assert_eq!(err.retry_after(), Some(day), "seconds");
+
+        let detail = ErrorDetail {
+            retry_after: Some(day * 3),
+            ..ErrorDetail::default()
+        };
+        let err = from_status(429, &HeaderMap::new(), b"", detail, None);
+        assert_eq!(err.retry_after(), Some(day), "a body's hint");
+    }
+
+    #[test]
+    fn x_should_retry_true_makes_a_status_retryable() {
+        let mut h = HeaderMap::new();
+        h.insert("x-should-retry", HeaderValue::from_static("true"));
+        for status in [400, 409] {
+            let err = from_status(status, &h, b"", ErrorDetail::default(), None);
+            assert!(err.is_retryable(), "{status}");
+        }
+        let err = from_status(400, &HeaderMap::new(), b"", ErrorDetail::default(), None);
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
     fn a_429_without_retry_after_waits_for_the_exhausted_window() {
         let mut h = HeaderMap::new();
         h.insert(

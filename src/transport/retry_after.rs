@@ -1,18 +1,23 @@
 //! Reading a provider's "wait this long" hints: `retry-after-ms`, `retry-after` (seconds, possibly
 //! fractional, or an HTTP date), Go-style reset durations (`6m0s`) and Google's `"37s"` durations.
+//!
+//! The parsers read each hint in its own unit and do not cap it; the cap ([`MAX_HINT`]) is applied
+//! once, after conversion, where every hint becomes an error's `retry_after`
+//! (`Error::with_retry_after`), whichever header, body or provider it came from.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 
-/// The longest hint we accept; anything larger is treated as nonsense and ignored.
-const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest wait a provider's hint may ask for; a longer one (a hostile or broken header, a
+/// date years away) is read as this long. The router caps how long a target rests further.
+pub(crate) const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The provider's requested wait, from `retry-after-ms` (read first, as the official SDKs do) or
-/// `retry-after`. `now` is the wall clock used for HTTP dates.
+/// `retry-after`. `now` is the wall clock used for HTTP dates. Not capped (see [`MAX_HINT`]).
 pub(crate) fn from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(parse_seconds) {
-        return Some(Duration::from_secs_f64(ms.as_secs_f64() / 1000.0));
+    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(parse_number) {
+        return Some(duration_from_secs(ms / 1000.0));
     }
     let value = header_str(headers, "retry-after")?;
     if let Some(d) = parse_seconds(value) {
@@ -26,15 +31,24 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name)?.to_str().ok().map(str::trim)
 }
 
-/// A non-negative decimal number of seconds (`"2"`, `"1.5"`).
+/// A non-negative decimal number of seconds (`"2"`, `"1.5"`); one too large for a `Duration`
+/// saturates (the cap comes later).
 pub(crate) fn parse_seconds(value: &str) -> Option<Duration> {
+    parse_number(value).map(duration_from_secs)
+}
+
+/// A non-negative decimal number (`"2"`, `"1.5"`), in whatever unit its header uses.
+fn parse_number(value: &str) -> Option<f64> {
     let value = value.trim();
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
-    let secs: f64 = value.parse().ok()?;
-    let d = Duration::try_from_secs_f64(secs).ok()?;
-    (d <= MAX_HINT).then_some(d)
+    value.parse().ok()
+}
+
+/// Seconds as a `Duration`, saturating for values beyond its range (never negative here).
+fn duration_from_secs(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
 /// A Google protobuf duration as JSON writes it: `"37s"`, `"0.5s"`.
@@ -74,7 +88,7 @@ pub(crate) fn parse_go_duration(value: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         total += n * scale;
     }
-    Duration::try_from_secs_f64(total).ok()
+    Some(duration_from_secs(total))
 }
 
 const MONTHS: [&str; 12] = [
@@ -216,6 +230,21 @@ mod tests {
         assert_eq!(
             from_headers(&h, SystemTime::now()),
             Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn retry_after_ms_is_read_in_milliseconds_before_any_cap() {
+        // 90 000 ms is a minute and a half, far under the cap: it must not be read as seconds.
+        let h = headers(&[("retry-after-ms", "90000")]);
+        assert_eq!(
+            from_headers(&h, SystemTime::now()),
+            Some(Duration::from_secs(90))
+        );
+        let h = headers(&[("retry-after-ms", "2.5")]);
+        assert_eq!(
+            from_headers(&h, SystemTime::now()),
+            Some(Duration::from_micros(2500))
         );
     }
 

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use modelgate::router::{HedgePolicy, RetryPolicy, Router, Target};
 use modelgate::simulator::Scenario;
 use modelgate::types::{AttemptOutcome as O, AttemptReason as R};
-use modelgate::{ChatProvider, ChatRequest, Delta};
+use modelgate::{ChatProvider, ChatRequest, Delta, ErrorKind};
 use tokio::time::Instant;
 
 use crate::sim::{self, count, ms, secs, steps};
@@ -441,4 +441,202 @@ async fn max_hedges_caps_the_hedges_of_one_request() {
         ]
     );
     assert_eq!(count(&sim, "model-b"), before_b + 1);
+}
+
+/// A route of `models` on one simulator provider, hedged after 100 ms on every request.
+fn hedged_router(
+    p: &std::sync::Arc<dyn ChatProvider>,
+    models: &[&str],
+    retry: RetryPolicy,
+) -> Router {
+    Router::builder()
+        .route("chat", models.iter().map(|m| Target::new(p.clone(), *m)))
+        .retry(retry)
+        .hedge(HedgePolicy::fixed(ms(100)).with_max_hedged_fraction(1.0))
+        .build()
+        .unwrap()
+}
+
+const AUTH_BODY: &str = r#"{"error":{"message":"bad key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+
+/// Scripts the race where a's 503 asks for 1 s and its hedge b's 429 for 500 ms.
+fn script_retry_after_race(sim: &modelgate::simulator::Simulator) {
+    // a fails at 200 ms asking for 1 s; b, hedged at 100 ms, fails last (at 400 ms) asking for
+    // 500 ms.
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::overloaded()
+            .with_header("retry-after", "1")
+            .with_first_byte_delay(ms(200)),
+    );
+    sim.enqueue_for_model(
+        "model-b",
+        Scenario::rate_limited(ms(500)).with_first_byte_delay(ms(300)),
+    );
+    sim.enqueue_for_model("model-a", Scenario::text("a again"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_racer_keeps_its_own_retry_after() {
+    let (sim, p) = sim::start().await;
+    let router = hedged_router(&p, &["model-a", "model-b"], RetryPolicy::default());
+    script_retry_after_race(&sim);
+    let t0 = Instant::now();
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    // a's own Retry-After, counted from its own failure: 200 ms + 1 s.
+    assert_eq!(t0.elapsed(), ms(1_200));
+    assert_eq!(r.text(), "a again");
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::RateLimited)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-b"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_stream_racer_keeps_its_own_retry_after() {
+    let (sim, p) = sim::start().await;
+    let router = hedged_router(&p, &["model-a", "model-b"], RetryPolicy::default());
+    script_retry_after_race(&sim);
+    let t0 = Instant::now();
+    let stream = router
+        .chat_stream(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(1_200));
+    assert_eq!(
+        steps(stream.route().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::RateLimited)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+    assert_eq!(stream.into_response().await.unwrap().text(), "a again");
+}
+
+/// Scripts a race where a fails retryably and its hedge b answers 401 first.
+fn script_auth_hedge(sim: &modelgate::simulator::Simulator) {
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::overloaded().with_first_byte_delay(ms(200)),
+    );
+    sim.enqueue_for_model("model-b", Scenario::error(401, AUTH_BODY));
+    sim.enqueue_for_model("model-a", Scenario::text("a again"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedges_caller_error_does_not_end_a_request_its_primary_can_still_serve() {
+    let (sim, p) = sim::start().await;
+    let router = hedged_router(
+        &p,
+        &["model-a", "model-b"],
+        RetryPolicy::default().with_base_delay(ms(0)),
+    );
+    script_auth_hedge(&sim);
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "a again");
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::Auth)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+
+    // The same race on a stream.
+    script_auth_hedge(&sim);
+    let stream = router
+        .chat_stream(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        steps(stream.route().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::Auth)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-b"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_its_primary_is_out_a_hedges_caller_error_surfaces_as_without_hedging() {
+    let (sim, p) = sim::start().await;
+    let router = hedged_router(&p, &["model-a", "model-b", "model-c"], RetryPolicy::none());
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::overloaded().with_first_byte_delay(ms(200)),
+    );
+    sim.enqueue_for_model("model-b", Scenario::error(401, AUTH_BODY));
+    let err = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap_err();
+    // Without the hedge, a would have fallen back to b and met the same 401.
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(count(&sim, "model-b"), 1);
+    assert_eq!(count(&sim, "model-c"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_raced_as_a_hedge_is_not_called_again_as_a_fallback() {
+    let (sim, p) = sim::start().await;
+    let router = hedged_router(&p, &["model-a", "model-b", "model-c"], RetryPolicy::none());
+    let script = || {
+        sim.enqueue_for_model(
+            "model-a",
+            Scenario::overloaded().with_first_byte_delay(ms(200)),
+        );
+        sim.enqueue_for_model(
+            "model-b",
+            Scenario::error(500, "{}").with_first_byte_delay(ms(50)),
+        );
+        sim.enqueue_for_model("model-c", Scenario::text("c"));
+    };
+    script();
+    let t0 = Instant::now();
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(200));
+    assert_eq!(r.text(), "c");
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::Server)),
+            ("model-c", R::Fallback, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-b"), 1);
+
+    // A stream too.
+    script();
+    let stream = router
+        .chat_stream(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        steps(stream.route().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::Overloaded)),
+            ("model-b", R::Hedge, O::Failed(ErrorKind::Server)),
+            ("model-c", R::Fallback, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-b"), 2);
 }

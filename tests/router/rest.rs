@@ -1,7 +1,7 @@
 //! Rate-limit rest: a target told to wait is left alone until then while others serve; when every
 //! target rests, a request waits for the earliest if that fits its deadline, else fails fast.
 
-use modelgate::router::{RetryPolicy, Router, Target};
+use modelgate::router::{CircuitStatus, RetryPolicy, Router, Target};
 use modelgate::simulator::Scenario;
 use modelgate::types::{AttemptOutcome as O, AttemptReason as R};
 use modelgate::{ChatProvider, ChatRequest, ErrorKind};
@@ -279,4 +279,207 @@ async fn a_rest_is_shared_by_every_route_listing_the_target() {
         .unwrap();
     assert_eq!(r.model, "model-c");
     assert_eq!(count(&sim, "model-a"), 1);
+}
+
+/// Asks `router` once at `at` and returns the steps of the answer.
+async fn ask_at(router: &Router, at: Instant) -> Vec<(String, R, O)> {
+    tokio::time::sleep_until(at).await;
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    steps(r.route.as_ref().unwrap())
+        .into_iter()
+        .map(|(m, r, o)| (m.to_owned(), r, o))
+        .collect()
+}
+
+fn step(model: &str, reason: R, outcome: O) -> (String, R, O) {
+    (model.to_owned(), reason, outcome)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rest_never_outlasts_the_cap_whatever_the_header_says() {
+    let (sim, p) = sim::start().await;
+    let two = || {
+        [
+            Target::new(p.clone(), "model-a"),
+            Target::new(p.clone(), "model-b"),
+        ]
+    };
+    // The default cap: five minutes, not the hour asked for.
+    let router = Router::builder().route("chat", two()).build().unwrap();
+    sim.enqueue_for_model("model-a", Scenario::rate_limited(secs(3_600)));
+    let t0 = Instant::now();
+    router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    let skipped = [
+        step("model-a", R::First, O::Skipped(ErrorKind::RateLimited)),
+        step("model-b", R::Fallback, O::Success),
+    ];
+    assert_eq!(ask_at(&router, t0 + ms(299_999)).await, skipped);
+    assert_eq!(
+        ask_at(&router, t0 + secs(300)).await,
+        [step("model-a", R::First, O::Success)]
+    );
+
+    // A configured cap.
+    let router = Router::builder()
+        .route("chat", two())
+        .max_rest(secs(20))
+        .build()
+        .unwrap();
+    sim.enqueue_for_model("model-a", Scenario::rate_limited(secs(3_600)));
+    let t0 = Instant::now();
+    router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(ask_at(&router, t0 + ms(19_999)).await, skipped);
+    assert_eq!(
+        ask_at(&router, t0 + secs(20)).await,
+        [step("model-a", R::First, O::Success)]
+    );
+}
+
+const QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_quota_takes_the_target_out_of_rotation() {
+    let (sim, p) = sim::start().await;
+    let two = || {
+        [
+            Target::new(p.clone(), "model-a"),
+            Target::new(p.clone(), "model-b"),
+        ]
+    };
+    let router = Router::builder().route("chat", two()).build().unwrap();
+    sim.enqueue_for_model("model-a", Scenario::error(429, QUOTA));
+    let t0 = Instant::now();
+    assert_eq!(
+        ask_at(&router, t0).await,
+        [
+            step("model-a", R::First, O::Failed(ErrorKind::QuotaExceeded)),
+            step("model-b", R::Fallback, O::Success),
+        ]
+    );
+    // Out of rotation for the default 60 s, without a call.
+    let skipped = [
+        step("model-a", R::First, O::Skipped(ErrorKind::QuotaExceeded)),
+        step("model-b", R::Fallback, O::Success),
+    ];
+    assert_eq!(ask_at(&router, t0 + secs(1)).await, skipped);
+    assert_eq!(ask_at(&router, t0 + ms(59_999)).await, skipped);
+    assert_eq!(count(&sim, "model-a"), 1);
+    assert_eq!(
+        ask_at(&router, t0 + secs(60)).await,
+        [step("model-a", R::First, O::Success)]
+    );
+
+    // A configured time; a Retry-After on the quota error wins over it.
+    let router = Router::builder()
+        .route("chat", two())
+        .quota_rest(secs(10))
+        .build()
+        .unwrap();
+    sim.enqueue_for_model("model-a", Scenario::error(402, "{}"));
+    let t0 = Instant::now();
+    ask_at(&router, t0).await;
+    assert_eq!(ask_at(&router, t0 + ms(9_999)).await, skipped);
+    assert_eq!(
+        ask_at(&router, t0 + secs(10)).await,
+        [step("model-a", R::First, O::Success)]
+    );
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::error(429, QUOTA).with_header("retry-after", "3"),
+    );
+    let t0 = Instant::now();
+    ask_at(&router, t0).await;
+    assert_eq!(ask_at(&router, t0 + ms(2_999)).await, skipped);
+    assert_eq!(
+        ask_at(&router, t0 + secs(3)).await,
+        [step("model-a", R::First, O::Success)]
+    );
+
+    // When every target is out of quota, a request fails at once rather than wait.
+    let lone = Router::builder()
+        .route("chat", [Target::new(p.clone(), "model-c")])
+        .build()
+        .unwrap();
+    sim.enqueue_for_model("model-c", Scenario::error(429, QUOTA));
+    lone.chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap_err();
+    let t1 = Instant::now();
+    let err = lone
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(t1.elapsed(), ms(0));
+    assert_eq!(err.attempts()[0].kind(), ErrorKind::QuotaExceeded);
+    assert_eq!(count(&sim, "model-c"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_reset_ends_a_rest_and_closes_a_circuit() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route(
+            "chat",
+            [
+                Target::new(p.clone(), "model-a"),
+                Target::new(p.clone(), "model-b"),
+            ],
+        )
+        .retry(RetryPolicy::none())
+        .circuit_breaker(
+            modelgate::router::CircuitBreaker::default()
+                .with_min_requests(1)
+                .with_cool_down(secs(60)),
+        )
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    sim.enqueue_for_model("model-a", Scenario::rate_limited(secs(30)));
+    ask_at(&router, t0).await;
+    let status = router.target_statuses("chat").unwrap();
+    assert_eq!(status[0].model, "model-a");
+    assert_eq!(status[0].rest_remaining, Some(secs(30)));
+    assert_eq!(status[1].rest_remaining, None);
+    router.reset_target("chat", 0).unwrap();
+    assert_eq!(
+        router.target_statuses("chat").unwrap()[0].rest_remaining,
+        None
+    );
+    assert_eq!(
+        ask_at(&router, t0).await,
+        [step("model-a", R::First, O::Success)]
+    );
+
+    sim.enqueue_for_model("model-a", Scenario::overloaded());
+    ask_at(&router, t0).await;
+    assert_eq!(router.circuit_status("chat", 0), Some(CircuitStatus::Open));
+    router.reset_target("chat", 0).unwrap();
+    assert_eq!(
+        router.circuit_status("chat", 0),
+        Some(CircuitStatus::Closed)
+    );
+    assert_eq!(
+        ask_at(&router, t0).await,
+        [step("model-a", R::First, O::Success)]
+    );
+
+    // Addresses that name no target fail.
+    assert_eq!(
+        router.reset_target("chat", 2).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        router.reset_target("nope", 0).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(router.target_statuses("nope").is_none());
 }

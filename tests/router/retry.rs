@@ -295,3 +295,37 @@ async fn nested_routers_do_not_multiply_retries() {
     assert_eq!(err.attempts().len(), 1);
     assert_eq!(err.attempts()[0].attempts().len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn x_should_retry_true_makes_a_caller_error_retryable() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route("chat", [Target::new(p, "model-a")])
+        .retry(RetryPolicy::default().with_base_delay(ms(0)))
+        .build()
+        .unwrap();
+    let conflict = r#"{"error":{"message":"try again","type":"invalid_request_error","param":null,"code":null}}"#;
+    // As the official SDKs read it: the provider's `true` retries a 400 it would not otherwise.
+    sim.enqueue(Scenario::error(400, conflict).with_header("x-should-retry", "true"));
+    sim.enqueue(Scenario::text("ok"));
+    let r = router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "ok");
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Failed(ErrorKind::InvalidRequest)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+
+    // `false` still wins over a status that would be retried.
+    sim.enqueue(Scenario::error(500, "{}").with_header("x-should-retry", "false"));
+    router
+        .chat(&ChatRequest::new("chat").user("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(sim.request_count(), 3, "not retried");
+}
