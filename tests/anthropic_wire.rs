@@ -359,6 +359,26 @@ async fn an_error_event_mid_stream_is_an_overloaded_error() {
 }
 
 #[tokio::test]
+async fn an_error_event_that_echoes_the_key_is_scrubbed() {
+    let body = format!(
+        "event: message_start\n\
+         data: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_1\",\"model\":\"claude-x\",\"usage\":{{\"input_tokens\":3}}}}}}\n\n\
+         event: error\n\
+         data: {{\"type\":\"error\",\"error\":{{\"type\":\"authentication_error\",\"message\":\"invalid x-api-key: {KEY}\"}}}}\n\n"
+    );
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(vec![Canned::sse(&body)], seed).await;
+        let req = ChatRequest::new("claude-sonnet-4-5").user("hi");
+        let (_, error, ..) = collect(&anthropic(&server), &req).await;
+        let err = error.expect("an error item");
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert_eq!(err.message(), "invalid x-api-key: [REDACTED]");
+        assert!(!err.body().unwrap_or("").contains(KEY));
+        assert!(!format!("{err:?} {err}").contains(KEY), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_stream_cut_before_message_stop_is_truncated() {
     let full = String::from_utf8(Canned::fixture("anthropic/stream_text.http").body).unwrap();
     for marker in [

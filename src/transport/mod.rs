@@ -231,7 +231,8 @@ impl Endpoint {
             dialect.stream_decoder(req),
             self.timeouts.idle,
             deadline,
-        );
+        )
+        .with_secret(self.api_key.clone());
         Ok(ChatStream::from_source(
             dialect.provider().to_owned(),
             req.model.clone(),
@@ -275,7 +276,8 @@ impl Endpoint {
             err.with_provider(dialect.provider())
         } else {
             err
-        };
+        }
+        .scrubbed(self.secret());
         tracing::debug!(
             provider = dialect.provider(),
             kind = %err.kind(),
