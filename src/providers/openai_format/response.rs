@@ -249,18 +249,34 @@ pub(super) fn detail_from_error_value(error: &Value) -> ErrorDetail {
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (400..600).contains(c));
+    let message = text_field("message");
     let kind = [code.as_deref(), kind_name.as_deref()]
         .into_iter()
         .flatten()
         .find_map(kind_for_code)
         .or(status_code.map(kind_for_status));
+    // DeepSeek (and vLLM) say it only in the message, with the generic `invalid_request_error`:
+    // "This model's maximum context length is 65536 tokens. However, you requested …".
+    let kind = match kind {
+        None | Some(ErrorKind::InvalidRequest)
+            if message.as_deref().is_some_and(is_context_length_message) =>
+        {
+            Some(ErrorKind::ContextLength)
+        }
+        kind => kind,
+    };
     ErrorDetail {
         recognized: true,
-        message: text_field("message"),
+        message,
         code: code.or(kind_name),
         kind,
         retry_after: None,
     }
+}
+
+/// Whether an error message says the prompt does not fit the model's context window.
+fn is_context_length_message(message: &str) -> bool {
+    message.contains("maximum context length is")
 }
 
 /// OpenAI-format error codes and types that say more than the status does.
