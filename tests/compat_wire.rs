@@ -333,6 +333,59 @@ async fn empty_ids_and_names_in_later_tool_call_fragments_are_ignored() {
 }
 
 #[tokio::test]
+async fn xai_reasoning_tokens_count_as_output() {
+    // xAI's `completion_tokens` leaves reasoning out (its `total_tokens` adds it); ours include
+    // it, as OpenAI's do.
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("compat/xai_chat_reasoning.http"),
+                Canned::fixture("compat/xai_stream_reasoning.http"),
+            ],
+            seed,
+        )
+        .await;
+        let xai = OpenAiCompatible::preset(Preset::Xai)
+            .api_key(KEY)
+            .base_url(format!("{}/v1", server.url()))
+            .build()
+            .unwrap();
+        let req = ChatRequest::new("grok-3-mini").user("101 * 3?");
+        let r = xai.chat(&req).await.unwrap();
+        assert_eq!(r.reasoning.as_deref(), Some("101 times 3 is 303."));
+        let usage = r.usage.unwrap();
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: 32,
+                output_tokens: 103,
+                cached_input_tokens: 6,
+                cache_creation_input_tokens: 0,
+                reasoning_tokens: 94,
+            }
+        );
+        assert_eq!(usage.total_tokens(), 135, "xAI's own total_tokens");
+        let (deltas, err) = drain(xai.chat_stream(&req).await.unwrap()).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Reasoning("101 times 3".into()),
+                text("303."),
+                Delta::Finish(FinishReason::Stop),
+                Delta::Usage(Usage {
+                    input_tokens: 32,
+                    output_tokens: 96,
+                    cached_input_tokens: 6,
+                    cache_creation_input_tokens: 0,
+                    reasoning_tokens: 94,
+                }),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_empty_usage_object_reports_no_usage() {
     for seed in SEEDS {
         let canned = Canned::fixture("compat/stream_usage_empty_object.http");

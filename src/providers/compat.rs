@@ -26,7 +26,8 @@ pub enum Preset {
     Together,
     /// Mistral, `MISTRAL_API_KEY`.
     Mistral,
-    /// xAI (Grok), `XAI_API_KEY`.
+    /// xAI (Grok), `XAI_API_KEY`. xAI's `completion_tokens` leave the reasoning tokens out;
+    /// [`Usage::output_tokens`](crate::Usage::output_tokens) adds them back, as for OpenAI.
     Xai,
     /// Fireworks AI, `FIREWORKS_API_KEY`.
     Fireworks,

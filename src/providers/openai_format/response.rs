@@ -92,11 +92,19 @@ struct CompletionDetails {
 }
 
 impl WireUsage {
-    /// The normalized usage, or `None` when the server reported no counts.
-    pub(super) fn normalize(&self) -> Option<Usage> {
+    /// The normalized usage, or `None` when the server reported no counts. With
+    /// `reasoning_apart` (xAI), `completion_tokens` excludes the reasoning tokens, which are
+    /// added to `output_tokens`; elsewhere they are already part of it.
+    pub(super) fn normalize(&self, reasoning_apart: bool) -> Option<Usage> {
         if self.prompt_tokens.is_none() && self.completion_tokens.is_none() {
             return None;
         }
+        let reasoning = self
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0);
+        let completion = self.completion_tokens.unwrap_or(0);
         let cached = self
             .prompt_tokens_details
             .as_ref()
@@ -105,14 +113,14 @@ impl WireUsage {
             .unwrap_or(0);
         Some(Usage {
             input_tokens: self.prompt_tokens.unwrap_or(0),
-            output_tokens: self.completion_tokens.unwrap_or(0),
+            output_tokens: if reasoning_apart {
+                completion + reasoning
+            } else {
+                completion
+            },
             cached_input_tokens: cached,
             cache_creation_input_tokens: 0,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
+            reasoning_tokens: reasoning,
         })
     }
 }
@@ -130,7 +138,11 @@ pub(super) fn finish_reason(reason: &str) -> Option<FinishReason> {
 }
 
 /// Decodes a complete answer.
-pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error> {
+pub(super) fn decode(
+    body: &[u8],
+    provider: &str,
+    reasoning_apart: bool,
+) -> Result<ChatResponse, Error> {
     // Leading blank lines (DeepSeek's keep-alive under load) are JSON whitespace.
     let completion: Completion<'_> = serde_json::from_slice(body)
         .map_err(|e| Error::decode(format!("malformed chat completion: {e}")).with_source(e))?;
@@ -188,7 +200,10 @@ pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error>
         message,
         reasoning,
         finish_reason,
-        usage: completion.usage.as_ref().and_then(WireUsage::normalize),
+        usage: completion
+            .usage
+            .as_ref()
+            .and_then(|u| u.normalize(reasoning_apart)),
         cost: completion.usage.as_ref().and_then(|u| u.cost),
         route: None,
     })

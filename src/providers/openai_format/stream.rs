@@ -78,6 +78,18 @@ pub(super) struct OpenAiStream {
     /// A `refusal` arrived: the answer ends as `ContentFilter` whatever `finish_reason` says
     /// (OpenAI sends `stop`), as a non-streamed refusal does.
     refused: bool,
+    /// The server counts reasoning tokens apart from `completion_tokens` (xAI).
+    reasoning_apart: bool,
+}
+
+impl OpenAiStream {
+    /// A decoder; `reasoning_apart` as for [`WireUsage::normalize`].
+    pub(super) fn new(reasoning_apart: bool) -> Self {
+        OpenAiStream {
+            reasoning_apart,
+            ..OpenAiStream::default()
+        }
+    }
 }
 
 fn non_empty(s: Option<Cow<'_, str>>) -> Option<String> {
@@ -145,7 +157,7 @@ impl StreamDecoder for OpenAiStream {
             }
         }
         if let Some(usage) = &chunk.usage {
-            if let Some(normalized) = usage.normalize() {
+            if let Some(normalized) = usage.normalize(self.reasoning_apart) {
                 out.push(Delta::Usage(normalized));
             }
             if usage.cost.is_some() {
