@@ -2,6 +2,10 @@
 //!
 //! Parsing is tolerant of the drift real servers show: `finish_reason: ""`, `name: ""` in
 //! tool-call fragments, `usage: {}`, unknown fields, and a 200 whose body is an error object.
+//! Mistral's array `content` (`[{"type":"text","text":…}]`, in answers and stream deltas) gives
+//! the text of its text parts, and its `thinking` parts become reasoning. A tool-call fragment
+//! without `index` continues the last call when it has no id or the same id, and starts the
+//! next call otherwise.
 //! A cost the server reports (OpenRouter's `usage.cost`) is kept on [`ChatResponse::cost`].
 
 use async_trait::async_trait;

@@ -1,11 +1,15 @@
 //! OpenAI-format JSON → normalized response; error bodies → [`ErrorDetail`].
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::opt_cow;
 use crate::transport::{ErrorDetail, kind_for_status};
 use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
 
@@ -15,8 +19,8 @@ struct Completion<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    choices: Vec<Choice>,
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     #[serde(default)]
     pub(super) usage: Option<WireUsage>,
     #[serde(default)]
@@ -24,17 +28,17 @@ struct Completion<'a> {
 }
 
 #[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    message: Option<ResponseMessage>,
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    message: Option<ResponseMessage<'a>>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct ResponseMessage {
-    #[serde(default)]
-    content: Option<String>,
+struct ResponseMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Content<'a>>,
     #[serde(default)]
     refusal: Option<String>,
     #[serde(default)]
@@ -60,6 +64,88 @@ struct ResponseFunction {
     name: Option<String>,
     #[serde(default)]
     arguments: Option<String>,
+}
+
+/// A message's (or a stream delta's) `content`: a string, or an array of typed parts, as
+/// Mistral sends (`[{"type":"text","text":…}, {"type":"thinking","thinking":[{"type":"text",
+/// "text":…}]}]`). A string is borrowed from the input, as a bare string field would be.
+pub(super) enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentChunk<'a>>),
+}
+
+/// One part of an array `content`. Parts other than text and thinking (images, references…)
+/// are skipped.
+#[derive(Deserialize)]
+pub(super) struct ContentChunk<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "opt_cow")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    text: Option<Cow<'a, str>>,
+    /// A thinking part's own content: an array of text parts (or a string).
+    #[serde(default, borrow)]
+    thinking: Option<Content<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ContentVisitor<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(ContentVisitor(PhantomData))
+    }
+}
+
+impl<'a> Content<'a> {
+    /// Calls `f(is_thinking, text)` for each non-empty piece of text, in order. Text inside a
+    /// `thinking` part is reasoning.
+    pub(super) fn for_each(self, f: &mut impl FnMut(bool, Cow<'a, str>)) {
+        self.visit(false, f);
+    }
+
+    fn visit(self, thinking: bool, f: &mut impl FnMut(bool, Cow<'a, str>)) {
+        match self {
+            Content::Text(t) if t.is_empty() => {}
+            Content::Text(t) => f(thinking, t),
+            Content::Parts(parts) => {
+                for part in parts {
+                    match part.kind.as_deref() {
+                        Some("thinking") => {
+                            if let Some(inner) = part.thinking {
+                                inner.visit(true, f);
+                            }
+                        }
+                        Some("text") | None => {
+                            if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                                f(thinking, text);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `usage` as every flavor sends it; absent fields (`usage: {}`) read as "not reported".
@@ -164,7 +250,24 @@ pub(super) fn decode(
     });
     let mut message = Message::new(Role::Assistant);
     let mut finish = choice.finish_reason.as_deref().and_then(finish_reason);
-    match (wire.content, wire.refusal) {
+    let mut reasoning = wire.reasoning_content.or(wire.reasoning);
+    let content = match wire.content {
+        None => None,
+        Some(Content::Text(text)) => Some(text.into_owned()),
+        Some(parts) => {
+            // Mistral's parts: text parts are the answer, thinking parts its reasoning.
+            let mut text = String::new();
+            parts.for_each(&mut |thinking, piece| {
+                if thinking {
+                    reasoning.get_or_insert_with(String::new).push_str(&piece);
+                } else {
+                    text.push_str(&piece);
+                }
+            });
+            Some(text)
+        }
+    };
+    match (content, wire.refusal) {
         (Some(text), _) if !text.is_empty() => message.content.push(ContentPart::Text(text)),
         (_, Some(refusal)) if !refusal.is_empty() => {
             message.content.push(ContentPart::Text(refusal));
@@ -183,10 +286,7 @@ pub(super) fn decode(
             function.arguments.unwrap_or_default(),
         ));
     }
-    let reasoning = wire
-        .reasoning_content
-        .or(wire.reasoning)
-        .filter(|r| !r.is_empty());
+    let reasoning = reasoning.filter(|r| !r.is_empty());
     message.reasoning = reasoning.clone();
     let finish_reason = finish.unwrap_or(if message.tool_calls.is_empty() {
         FinishReason::Stop
