@@ -270,6 +270,50 @@ async fn streamed_tool_use_with_fragmented_arguments() {
 }
 
 #[tokio::test]
+async fn streamed_tool_calls_without_arguments_get_an_empty_object() {
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/stream_tool_use_no_arguments.http"),
+                Canned::fixture("anthropic/stream_tool_use_no_arguments.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+        let req = ChatRequest::new("claude-haiku-4-5").user("Time and moon?");
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas[..4],
+            [
+                // One empty `input_json_delta`, then none at all: both are `{}`.
+                call(0, Some("toolu_01Clock5sPq"), Some("current_time"), ""),
+                call(0, None, None, "{}"),
+                call(1, Some("toolu_01Moon2xRt"), Some("moon_phase"), ""),
+                call(1, None, None, "{}"),
+            ],
+            "seed {seed}"
+        );
+        let r = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.tool_calls(),
+            &[
+                ToolCall::new("toolu_01Clock5sPq", "current_time", "{}"),
+                ToolCall::new("toolu_01Moon2xRt", "moon_phase", "{}"),
+            ]
+        );
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+    }
+}
+
+#[tokio::test]
 async fn streamed_thinking_round_trips_with_its_signature() {
     const SIGNATURE: &str = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+/sW9kpbYXlbmAFb/Z5zxXDRG3IBsSLRwS9KpmEqRsHFtvUgmh3qq0tMvQc6/ZBfdJT6oC1";
     for seed in SEEDS {

@@ -116,7 +116,9 @@ const API_VERSION: &str = "2023-06-01";
 ///   start gives a [`Delta::ToolCall`](crate::Delta) with id and name, whose `index` counts
 ///   tool calls (not content blocks); `text_delta`, `input_json_delta`, `thinking_delta` and
 ///   `signature_delta` become `Text`, `ToolCall` fragments, `Reasoning` and
-///   `ReasoningSignature`; `message_delta` gives the `Finish` and one `Usage` with the
+///   `ReasoningSignature`; a tool call whose input arrives empty (one empty `input_json_delta`,
+///   or none) gets the arguments `{}` when its block stops, so that every folded call holds
+///   valid JSON; `message_delta` gives the `Finish` and one `Usage` with the
 ///   cumulative totals; `message_stop` ends the stream (without it the stream ends with
 ///   `ErrorKind::StreamTruncated`). `ping` and unknown events are ignored. An `error` event
 ///   becomes an `Err` item with the kind its type says.

@@ -81,6 +81,11 @@ struct DeltaBody<'a> {
 }
 
 #[derive(Deserialize)]
+struct BlockStop {
+    index: usize,
+}
+
+#[derive(Deserialize)]
 struct MessageDelta<'a> {
     #[serde(default, borrow)]
     delta: Option<MessageDeltaBody<'a>>,
@@ -113,6 +118,9 @@ pub(super) struct AnthropicStream {
     done: bool,
     blocks: Vec<(usize, Block)>,
     tool_calls: usize,
+    /// The content blocks of tool calls that have had no argument text yet: when they stop,
+    /// their arguments are `{}` (the API streams an empty input as one empty fragment, or none).
+    argless: Vec<usize>,
     usage: WireUsage,
     usage_sent: bool,
 }
@@ -162,6 +170,7 @@ impl AnthropicStream {
                     name: owned(block.name),
                     arguments: String::new(),
                 });
+                self.argless.push(start.index);
                 Block::Tool(ordinal)
             }
             "thinking" => {
@@ -177,6 +186,31 @@ impl AnthropicStream {
         };
         self.blocks.push((start.index, kind));
         Ok(())
+    }
+
+    /// A block stopped: a tool call that had no argument text gets `{}`.
+    fn on_block_stop(&mut self, data: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
+        if self.argless.is_empty() {
+            return Ok(());
+        }
+        let stop: BlockStop = parse("content_block_stop", data)?;
+        if let Some(pos) = self.argless.iter().position(|&i| i == stop.index) {
+            self.argless.swap_remove(pos);
+            self.close_argless(stop.index, out);
+        }
+        Ok(())
+    }
+
+    /// Gives the tool call of content block `index`, which had no argument text, `{}`.
+    fn close_argless(&self, index: usize, out: &mut StreamOut<'_>) {
+        if let Some(Block::Tool(ordinal)) = self.block(index) {
+            out.push(Delta::ToolCall {
+                index: ordinal,
+                id: None,
+                name: None,
+                arguments: "{}".to_owned(),
+            });
+        }
     }
 
     fn on_block_delta(&mut self, data: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
@@ -199,6 +233,7 @@ impl AnthropicStream {
                 };
                 // The first fragment is often empty; it adds nothing.
                 if let Some(arguments) = owned(delta.partial_json) {
+                    self.argless.retain(|&i| i != index);
                     out.push(Delta::ToolCall {
                         index: ordinal,
                         id: None,
@@ -249,7 +284,12 @@ impl StreamDecoder for AnthropicStream {
                     self.usage.update(usage);
                 }
             }
+            "content_block_stop" => self.on_block_stop(event.data, out)?,
             "message_delta" => {
+                // Blocks a proxy left unstopped are complete by now.
+                for index in std::mem::take(&mut self.argless) {
+                    self.close_argless(index, out);
+                }
                 let delta: MessageDelta<'_> = parse(name, event.data)?;
                 if let Some(reason) = delta.delta.and_then(|d| d.stop_reason) {
                     out.push(Delta::Finish(finish_reason(&reason)));
@@ -273,7 +313,7 @@ impl StreamDecoder for AnthropicStream {
                 };
                 return Err(detail.into_stream_error(ErrorKind::Server));
             }
-            // content_block_stop, ping and unknown events carry nothing we need.
+            // ping and unknown events carry nothing we need.
             _ => {}
         }
         Ok(())
