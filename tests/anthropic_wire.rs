@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use futures::StreamExt;
 use modelgate::providers::Anthropic;
+use modelgate::types::ReasoningBlock;
 use modelgate::{
     ChatProvider, ChatRequest, ContentPart, Delta, Error, ErrorKind, FinishReason, Message, Tool,
     ToolCall, ToolChoice, Usage,
@@ -381,6 +382,73 @@ async fn streamed_thinking_round_trips_with_its_signature() {
         ]})
     );
     assert_eq!(sent["messages"][2]["content"][0]["text"], "And 28 * 453?");
+}
+
+#[tokio::test]
+async fn several_thinking_blocks_keep_their_own_signatures_both_ways() {
+    const SIG_1: &str = "EqoBCkgIARABGAIiQA1sig1=";
+    const SIG_2: &str = "EqoBCkgIARABGAIiQB2sig2=";
+    let blocks = vec![
+        ReasoningBlock::new("Paris first.", Some(SIG_1.into())),
+        ReasoningBlock::new("Then Rome.", Some(SIG_2.into())),
+    ];
+    let sent_back = json!([
+        {"type": "thinking", "thinking": "Paris first.", "signature": SIG_1},
+        {"type": "thinking", "thinking": "Then Rome.", "signature": SIG_2},
+        {"type": "text", "text": "Checking both."}
+    ]);
+    let req = ChatRequest::new("claude-sonnet-4-5")
+        .user("Weather in Paris and Rome?")
+        .thinking_budget(2000);
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/message_two_thinking_blocks.http"),
+                Canned::fixture("anthropic/message_text.http"),
+                Canned::fixture("anthropic/stream_two_thinking_blocks.http"),
+                Canned::fixture("anthropic/message_text.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+
+        let r = provider.chat(&req).await.unwrap();
+        assert_eq!(r.reasoning.as_deref(), Some("Paris first.Then Rome."));
+        assert_eq!(r.message.reasoning_blocks, blocks);
+        let mut answered = r.message.clone();
+        answered.tool_calls.clear();
+        provider
+            .chat(&req.clone().message(answered).user("Go on"))
+            .await
+            .unwrap();
+        assert_eq!(server.last().body["messages"][1]["content"], sent_back);
+
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas[..5],
+            [
+                Delta::Reasoning("Paris first.".into()),
+                Delta::ReasoningSignature(SIG_1.into()),
+                Delta::Reasoning("Then Rome.".into()),
+                Delta::ReasoningSignature(SIG_2.into()),
+                Delta::Text("Checking both.".into()),
+            ]
+        );
+        let folded = futures::stream::iter(deltas.into_iter().map(Ok));
+        let folded = modelgate::ChatStream::new("anthropic", "claude-sonnet-4-5", folded)
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(folded.reasoning.as_deref(), Some("Paris first.Then Rome."));
+        assert_eq!(folded.message.reasoning_blocks, blocks);
+        provider
+            .chat(&req.clone().message(folded.message).user("Go on"))
+            .await
+            .unwrap();
+        assert_eq!(server.last().body["messages"][1]["content"], sent_back);
+    }
 }
 
 #[tokio::test]

@@ -55,9 +55,11 @@ const API_VERSION: &str = "2023-06-01";
 ///   `http(s)` URL are sent as `{"type":"url"}` sources, `data:` URLs and inline bytes as
 ///   `{"type":"base64"}` sources. Tool results ([`Role::Tool`](crate::Role)) become
 ///   `tool_result` blocks (with `is_error` when [`Message::is_error`](crate::Message) is set)
-///   in a `user` turn. Assistant messages become `assistant` turns: the reasoning first, as a
-///   `thinking` block, when it has its signature (reasoning without one, from another provider,
-///   is not sent); then text; then a `tool_use` block per call, whose JSON arguments become the
+///   in a `user` turn. Assistant messages become `assistant` turns: the reasoning first, as
+///   `thinking` blocks: one per signed [`Message::reasoning_blocks`](crate::Message) entry, each
+///   with its own signature, or else one block of `reasoning` when it has its
+///   `reasoning_signature` (reasoning without one, from another provider, is not sent); then
+///   text; then a `tool_use` block per call, whose JSON arguments become the
 ///   `input` object (arguments that are not a JSON object fail with
 ///   `ErrorKind::InvalidRequest`). Empty text parts are left out, and a message left with
 ///   nothing to send is skipped. Audio is refused with
@@ -99,10 +101,12 @@ const API_VERSION: &str = "2023-06-01";
 ///
 /// - `text` blocks are joined into the message text; `tool_use` blocks become
 ///   [`ToolCall`](crate::ToolCall)s with their `input` as JSON text; `thinking` blocks become
-///   [`ChatResponse::reasoning`] and the message's `reasoning` and `reasoning_signature` (with
-///   several thinking blocks the texts and signatures are concatenated, so only a turn with one
-///   thinking block round-trips exactly); `redacted_thinking` and server-tool blocks are
-///   skipped.
+///   [`Message::reasoning_blocks`](crate::Message), each with its own signature, so that a turn
+///   with several thinking blocks round-trips exactly; [`ChatResponse::reasoning`] and the
+///   message's `reasoning` join their texts (and `reasoning_signature` their signatures);
+///   `redacted_thinking` and server-tool blocks are skipped. Streams send each block's
+///   signature whole, as one `ReasoningSignature` after its reasoning, and the fold keeps the
+///   blocks apart the same way.
 /// - `stop_reason`: `end_turn` and `stop_sequence` → `Stop`; `max_tokens` and
 ///   `model_context_window_exceeded` → `Length` (the answer was cut either way); `tool_use` →
 ///   `ToolCalls`; `refusal` → `ContentFilter`; anything else (`pause_turn`, …) →

@@ -393,8 +393,18 @@ fn tool_result(m: &Message) -> Result<Block<'_>, Error> {
 
 fn assistant_blocks(m: &Message) -> Result<Vec<Block<'_>>, Error> {
     let mut blocks = Vec::with_capacity(m.content.len() + m.tool_calls.len() + 1);
-    // Thinking goes back only with its signature: the API verifies it.
-    if let (Some(thinking), Some(signature)) = (&m.reasoning, &m.reasoning_signature)
+    // Thinking goes back only with its signature: the API verifies it. Separately signed
+    // blocks go back one by one, each with its own signature.
+    if !m.reasoning_blocks.is_empty() {
+        for block in &m.reasoning_blocks {
+            if let Some(signature) = block.signature.as_deref().filter(|s| !s.is_empty()) {
+                blocks.push(Block::Thinking {
+                    thinking: &block.text,
+                    signature,
+                });
+            }
+        }
+    } else if let (Some(thinking), Some(signature)) = (&m.reasoning, &m.reasoning_signature)
         && !signature.is_empty()
     {
         blocks.push(Block::Thinking {

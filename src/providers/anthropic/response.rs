@@ -11,7 +11,9 @@ use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::opt_cow;
 use crate::transport::ErrorDetail;
 use crate::transport::retry_after::parse_rfc3339;
-use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
+use crate::types::{
+    ChatResponse, ContentPart, FinishReason, Message, ReasoningBlock, Role, ToolCall, Usage,
+};
 
 #[derive(Deserialize)]
 struct WireMessage<'a> {
@@ -187,12 +189,18 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
                 block.input.map_or("{}", RawValue::get),
             )),
             "thinking" => {
-                // Several thinking blocks are concatenated, as a stream's deltas would fold.
+                // Each block is kept with its own signature; `reasoning` (and, for callers
+                // that read one signature, `reasoning_signature`) join them, as a stream's
+                // deltas fold.
                 let t = block.thinking.as_deref().unwrap_or("");
                 reasoning.get_or_insert_with(String::new).push_str(t);
-                if let Some(s) = block.signature.as_deref().filter(|s| !s.is_empty()) {
+                let s = block.signature.filter(|s| !s.is_empty());
+                if let Some(s) = s.as_deref() {
                     signature.get_or_insert_with(String::new).push_str(s);
                 }
+                message
+                    .reasoning_blocks
+                    .push(ReasoningBlock::new(t, s.map(Cow::into_owned)));
             }
             // redacted_thinking, server tools and their results, future block types.
             _ => {}
@@ -204,6 +212,13 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let reasoning = reasoning.filter(|r| !r.is_empty());
     message.reasoning = reasoning.clone();
     message.reasoning_signature = signature;
+    if message
+        .reasoning_blocks
+        .iter()
+        .all(|b| b.signature.is_none())
+    {
+        message.reasoning_blocks.clear();
+    }
     let finish_reason = match wire.stop_reason.as_deref() {
         Some(reason) => finish_reason(reason),
         None if message.tool_calls.is_empty() => FinishReason::Stop,

@@ -123,6 +123,9 @@ pub(super) struct AnthropicStream {
     argless: Vec<usize>,
     usage: WireUsage,
     usage_sent: bool,
+    /// The signature of the open thinking block, sent whole when the block stops (each
+    /// `ReasoningSignature` delta is one block's whole signature).
+    signature: String,
 }
 
 fn parse<'a, T: Deserialize<'a>>(event: &str, data: &'a str) -> Result<T, Error> {
@@ -177,8 +180,9 @@ impl AnthropicStream {
                 if let Some(thinking) = owned(block.thinking) {
                     out.push(Delta::Reasoning(thinking));
                 }
-                if let Some(signature) = owned(block.signature) {
-                    out.push(Delta::ReasoningSignature(signature));
+                self.flush_signature(out);
+                if let Some(signature) = block.signature.filter(|s| !s.is_empty()) {
+                    self.signature.push_str(&signature);
                 }
                 Block::Thinking
             }
@@ -188,8 +192,19 @@ impl AnthropicStream {
         Ok(())
     }
 
-    /// A block stopped: a tool call that had no argument text gets `{}`.
+    /// Sends the signature of the thinking block that just ended, if it had one.
+    fn flush_signature(&mut self, out: &mut StreamOut<'_>) {
+        if !self.signature.is_empty() {
+            out.push(Delta::ReasoningSignature(std::mem::take(
+                &mut self.signature,
+            )));
+        }
+    }
+
+    /// A block stopped: a thinking block's signature is sent; a tool call that had no
+    /// argument text gets `{}`.
     fn on_block_stop(&mut self, data: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
+        self.flush_signature(out);
         if self.argless.is_empty() {
             return Ok(());
         }
@@ -248,8 +263,8 @@ impl AnthropicStream {
                 }
             }
             "signature_delta" => {
-                if let Some(signature) = owned(delta.signature) {
-                    out.push(Delta::ReasoningSignature(signature));
+                if let Some(signature) = delta.signature {
+                    self.signature.push_str(&signature);
                 }
             }
             // citations_delta and future delta types.
@@ -287,6 +302,7 @@ impl StreamDecoder for AnthropicStream {
             "content_block_stop" => self.on_block_stop(event.data, out)?,
             "message_delta" => {
                 // Blocks a proxy left unstopped are complete by now.
+                self.flush_signature(out);
                 for index in std::mem::take(&mut self.argless) {
                     self.close_argless(index, out);
                 }
@@ -301,6 +317,7 @@ impl StreamDecoder for AnthropicStream {
                 self.push_usage(out);
             }
             "message_stop" => {
+                self.flush_signature(out);
                 if !self.usage_sent {
                     self.push_usage(out);
                 }
