@@ -452,6 +452,63 @@ async fn several_thinking_blocks_keep_their_own_signatures_both_ways() {
 }
 
 #[tokio::test]
+async fn a_json_schema_is_answered_through_a_forced_tool_as_text() {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}});
+    let req = ChatRequest::new("claude-sonnet-4-5")
+        .user("Largest city of France, as JSON")
+        .json_schema("city", schema.clone());
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/message_json_tool.http"),
+                Canned::fixture("anthropic/stream_json_tool.http"),
+                Canned::fixture("anthropic/stream_json_tool.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+        let r = provider.chat(&req).await.unwrap();
+        assert_eq!(r.text(), r#"{"city":"Paris","population":2102650}"#);
+        assert!(r.tool_calls().is_empty());
+        assert_eq!(r.finish_reason, FinishReason::Stop);
+        let sent = server.last().body;
+        assert_eq!(sent["tools"][0]["input_schema"], schema);
+        assert_eq!(
+            sent["tool_choice"],
+            json!({"type": "tool", "name": sent["tools"][0]["name"]})
+        );
+
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Text("{\"city\": \"Pa".into()),
+                Delta::Text("ris\", \"population\": 2102650}".into()),
+                Delta::Finish(FinishReason::Stop),
+                Delta::Usage(Usage {
+                    input_tokens: 402,
+                    output_tokens: 38,
+                    ..Usage::default()
+                }),
+            ],
+            "seed {seed}"
+        );
+        let folded = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(folded.text(), r#"{"city": "Paris", "population": 2102650}"#);
+        assert!(folded.tool_calls().is_empty());
+        assert_eq!(folded.finish_reason, FinishReason::Stop);
+    }
+}
+
+#[tokio::test]
 async fn an_error_event_mid_stream_is_an_overloaded_error() {
     for seed in SEEDS {
         let server = serve("anthropic/stream_error_overloaded.http", seed).await;
@@ -723,13 +780,6 @@ async fn invalid_requests_fail_before_sending() {
     let err = provider.chat(&bad_args).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert_eq!(err.provider(), Some("anthropic"));
-    let schema = ChatRequest::new("claude-sonnet-4-5")
-        .user("x")
-        .json_schema("a", json!({"type": "object"}));
-    assert_eq!(
-        provider.chat_stream(&schema).await.unwrap_err().kind(),
-        ErrorKind::InvalidRequest
-    );
     let small_budget = ChatRequest::new("claude-sonnet-4-5")
         .user("x")
         .thinking_budget(500);

@@ -88,13 +88,19 @@ const API_VERSION: &str = "2023-06-01";
 ///   choice was given). No `tool_choice` is sent without tools.
 /// - `temperature`, `top_p` and stop sequences (`stop_sequences`) are passed through;
 ///   [`ChatRequest::seed`] is ignored (the API has none).
-/// - **`response_format`**: the Messages API has no JSON mode, so
-///   [`ResponseFormat::JsonObject`](crate::ResponseFormat) and
-///   [`ResponseFormat::JsonSchema`](crate::ResponseFormat) fail with
-///   `ErrorKind::InvalidRequest` rather than being silently dropped or emulated. Describe the
-///   JSON in the prompt, or offer a tool whose parameters are the schema and force it with
-///   `ToolChoice::Function`; a server that supports Anthropic's structured-output beta can be
-///   reached with [`beta`](AnthropicBuilder::beta) and [`ChatRequest::extra`].
+/// - **`response_format`** is emulated as Anthropic documents it, through a tool: the Messages
+///   API has no JSON mode. [`ResponseFormat::JsonSchema`](crate::ResponseFormat) adds a tool
+///   named `modelgate_json` whose `input_schema` is the schema;
+///   [`ResponseFormat::JsonObject`](crate::ResponseFormat) adds it with the schema
+///   `{"type":"object"}`. Without tools of the caller's it is forced
+///   (`tool_choice: {"type":"tool","name":"modelgate_json"}`); with them the choice is `any`
+///   (the model calls one of them or answers), unless `ToolChoice::Function` forces one of
+///   them; `ToolChoice::None` fails with `ErrorKind::InvalidRequest`, as does a tool of the
+///   caller's named `modelgate_json`. While extended thinking is on the choice is `auto`, as
+///   the API refuses a forced tool then. The call's input comes back as the answer's text (in
+///   streams, its `input_json_delta` fragments are [`Delta::Text`](crate::Delta); an empty input
+///   is `{}`), never as a [`ToolCall`](crate::ToolCall), and a turn that ends on it finishes
+///   with `Stop`, not `ToolCalls`.
 /// - [`ChatRequest::extra`] fields are merged into the top level of the body and override it.
 ///
 /// # How answers are translated

@@ -7,6 +7,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::request::JSON_TOOL;
 use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::opt_cow;
 use crate::transport::ErrorDetail;
@@ -169,6 +170,15 @@ pub(super) fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
+/// The finish reason of a turn: a JSON answer given through [`JSON_TOOL`], with no other
+/// tool call, is a natural end (`Stop`), not `ToolCalls`.
+pub(super) fn json_finish(reason: FinishReason, json_answer: bool, calls: usize) -> FinishReason {
+    match reason {
+        FinishReason::ToolCalls if json_answer && calls == 0 => FinishReason::Stop,
+        reason => reason,
+    }
+}
+
 /// Decodes a complete answer.
 pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let wire: WireMessage<'_> = serde_json::from_slice(body)
@@ -180,9 +190,15 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let mut text = String::new();
     let mut reasoning: Option<String> = None;
     let mut signature: Option<String> = None;
+    let mut json_answer = false;
     for block in wire.content {
         match block.kind.as_ref() {
             "text" => text.push_str(block.text.as_deref().unwrap_or("")),
+            // The answer to a JSON response format: the text, not a call.
+            "tool_use" if block.name.as_deref() == Some(JSON_TOOL) => {
+                json_answer = true;
+                text.push_str(block.input.map_or("{}", RawValue::get));
+            }
             "tool_use" => message.tool_calls.push(ToolCall::new(
                 block.id.unwrap_or_default(),
                 block.name.unwrap_or_default(),
@@ -224,6 +240,7 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
         None if message.tool_calls.is_empty() => FinishReason::Stop,
         None => FinishReason::ToolCalls,
     };
+    let finish_reason = json_finish(finish_reason, json_answer, message.tool_calls.len());
     Ok(ChatResponse {
         id: wire.id.map(Cow::into_owned).unwrap_or_default(),
         provider: "anthropic".to_owned(),

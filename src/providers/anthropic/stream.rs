@@ -8,7 +8,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::response::{ErrorBody, WireUsage, finish_reason};
+use super::request::JSON_TOOL;
+use super::response::{ErrorBody, WireUsage, finish_reason, json_finish};
 use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::opt_cow;
 use crate::transport::{ErrorDetail, SseEvent, StreamDecoder, StreamOut};
@@ -105,6 +106,8 @@ enum Block {
     Text,
     /// A client tool call, with its ordinal among the turn's tool calls.
     Tool(usize),
+    /// The call of [`JSON_TOOL`]: its input is the answer's text.
+    Json,
     Thinking,
     /// Redacted thinking, server tools and their results, future kinds: their deltas are
     /// skipped.
@@ -123,6 +126,8 @@ pub(super) struct AnthropicStream {
     argless: Vec<usize>,
     usage: WireUsage,
     usage_sent: bool,
+    /// A [`JSON_TOOL`] call gave the answer.
+    json_answer: bool,
     /// The signature of the open thinking block, sent whole when the block stops (each
     /// `ReasoningSignature` delta is one block's whole signature).
     signature: String,
@@ -163,6 +168,11 @@ impl AnthropicStream {
                     out.push(Delta::Text(text));
                 }
                 Block::Text
+            }
+            "tool_use" if block.name.as_deref() == Some(JSON_TOOL) => {
+                self.json_answer = true;
+                self.argless.push(start.index);
+                Block::Json
             }
             "tool_use" => {
                 let ordinal = self.tool_calls;
@@ -218,13 +228,15 @@ impl AnthropicStream {
 
     /// Gives the tool call of content block `index`, which had no argument text, `{}`.
     fn close_argless(&self, index: usize, out: &mut StreamOut<'_>) {
-        if let Some(Block::Tool(ordinal)) = self.block(index) {
-            out.push(Delta::ToolCall {
+        match self.block(index) {
+            Some(Block::Tool(ordinal)) => out.push(Delta::ToolCall {
                 index: ordinal,
                 id: None,
                 name: None,
                 arguments: "{}".to_owned(),
-            });
+            }),
+            Some(Block::Json) => out.push(Delta::Text("{}".to_owned())),
+            _ => {}
         }
     }
 
@@ -237,6 +249,12 @@ impl AnthropicStream {
         match delta.kind.as_ref() {
             "text_delta" => {
                 if let Some(text) = owned(delta.text) {
+                    out.push(Delta::Text(text));
+                }
+            }
+            "input_json_delta" if block == Some(Block::Json) => {
+                if let Some(text) = owned(delta.partial_json) {
+                    self.argless.retain(|&i| i != index);
                     out.push(Delta::Text(text));
                 }
             }
@@ -308,7 +326,12 @@ impl StreamDecoder for AnthropicStream {
                 }
                 let delta: MessageDelta<'_> = parse(name, event.data)?;
                 if let Some(reason) = delta.delta.and_then(|d| d.stop_reason) {
-                    out.push(Delta::Finish(finish_reason(&reason)));
+                    let reason = finish_reason(&reason);
+                    out.push(Delta::Finish(json_finish(
+                        reason,
+                        self.json_answer,
+                        self.tool_calls,
+                    )));
                 }
                 if let Some(usage) = &delta.usage {
                     // Cumulative: the totals replace what message_start said.
