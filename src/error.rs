@@ -298,6 +298,32 @@ impl Error {
         self
     }
 
+    /// Removes every occurrence of `secret` (the API key that was sent) from the provider's
+    /// text this error carries: message, code, body, and the errors of its attempts.
+    pub(crate) fn scrubbed(mut self, secret: Option<&str>) -> Self {
+        let Some(key) = secret.filter(|k| k.len() >= 4) else {
+            return self;
+        };
+        let clean = |text: &mut String| {
+            if text.contains(key) {
+                *text = text.replace(key, "[REDACTED]");
+            }
+        };
+        let inner = &mut *self.inner;
+        clean(&mut inner.message);
+        if let Some(code) = &mut inner.code {
+            clean(code);
+        }
+        if let Some(body) = &mut inner.body {
+            clean(body);
+        }
+        inner.attempts = std::mem::take(&mut inner.attempts)
+            .into_iter()
+            .map(|e| e.scrubbed(secret))
+            .collect();
+        self
+    }
+
     /// Sets the underlying error ([`std::error::Error::source`]), such as an I/O or HTTP
     /// client error. Keep secrets out of it: its `Display` may be logged.
     pub fn with_source(

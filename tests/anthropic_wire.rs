@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use futures::StreamExt;
 use modelgate::providers::Anthropic;
+use modelgate::types::ReasoningBlock;
 use modelgate::{
     ChatProvider, ChatRequest, ContentPart, Delta, Error, ErrorKind, FinishReason, Message, Tool,
     ToolCall, ToolChoice, Usage,
@@ -258,6 +259,50 @@ async fn streamed_tool_use_with_fragmented_arguments() {
 }
 
 #[tokio::test]
+async fn streamed_tool_calls_without_arguments_get_an_empty_object() {
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/stream_tool_use_no_arguments.http"),
+                Canned::fixture("anthropic/stream_tool_use_no_arguments.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+        let req = ChatRequest::new("claude-haiku-4-5").user("Time and moon?");
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas[..4],
+            [
+                // One empty `input_json_delta`, then none at all: both are `{}`.
+                call(0, Some("toolu_01Clock5sPq"), Some("current_time"), ""),
+                call(0, None, None, "{}"),
+                call(1, Some("toolu_01Moon2xRt"), Some("moon_phase"), ""),
+                call(1, None, None, "{}"),
+            ],
+            "seed {seed}"
+        );
+        let r = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.tool_calls(),
+            &[
+                ToolCall::new("toolu_01Clock5sPq", "current_time", "{}"),
+                ToolCall::new("toolu_01Moon2xRt", "moon_phase", "{}"),
+            ]
+        );
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+    }
+}
+
+#[tokio::test]
 async fn streamed_thinking_round_trips_with_its_signature() {
     const SIGNATURE: &str = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+/sW9kpbYXlbmAFb/Z5zxXDRG3IBsSLRwS9KpmEqRsHFtvUgmh3qq0tMvQc6/ZBfdJT6oC1";
     for seed in SEEDS {
@@ -324,6 +369,126 @@ async fn streamed_thinking_round_trips_with_its_signature() {
 }
 
 #[tokio::test]
+async fn several_thinking_blocks_keep_their_own_signatures_both_ways() {
+    const SIG_1: &str = "EqoBCkgIARABGAIiQA1sig1=";
+    const SIG_2: &str = "EqoBCkgIARABGAIiQB2sig2=";
+    let blocks = vec![
+        ReasoningBlock::new("Paris first.", Some(SIG_1.into())),
+        ReasoningBlock::new("Then Rome.", Some(SIG_2.into())),
+    ];
+    let sent_back = json!([
+        {"type": "thinking", "thinking": "Paris first.", "signature": SIG_1},
+        {"type": "thinking", "thinking": "Then Rome.", "signature": SIG_2},
+        {"type": "text", "text": "Checking both."}
+    ]);
+    let req = ChatRequest::new("claude-sonnet-4-5")
+        .user("Weather in Paris and Rome?")
+        .thinking_budget(2000);
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/message_two_thinking_blocks.http"),
+                Canned::fixture("anthropic/message_text.http"),
+                Canned::fixture("anthropic/stream_two_thinking_blocks.http"),
+                Canned::fixture("anthropic/message_text.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+
+        let r = provider.chat(&req).await.unwrap();
+        assert_eq!(r.reasoning.as_deref(), Some("Paris first.Then Rome."));
+        assert_eq!(r.message.reasoning_blocks, blocks);
+        let mut answered = r.message.clone();
+        answered.tool_calls.clear();
+        provider
+            .chat(&req.clone().message(answered).user("Go on"))
+            .await
+            .unwrap();
+        assert_eq!(server.last().body["messages"][1]["content"], sent_back);
+
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas[..5],
+            [
+                Delta::Reasoning("Paris first.".into()),
+                Delta::ReasoningSignature(SIG_1.into()),
+                Delta::Reasoning("Then Rome.".into()),
+                Delta::ReasoningSignature(SIG_2.into()),
+                Delta::Text("Checking both.".into()),
+            ]
+        );
+        let folded = futures::stream::iter(deltas.into_iter().map(Ok));
+        let folded = modelgate::ChatStream::new("anthropic", "claude-sonnet-4-5", folded)
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(folded.reasoning.as_deref(), Some("Paris first.Then Rome."));
+        assert_eq!(folded.message.reasoning_blocks, blocks);
+        provider
+            .chat(&req.clone().message(folded.message).user("Go on"))
+            .await
+            .unwrap();
+        assert_eq!(server.last().body["messages"][1]["content"], sent_back);
+    }
+}
+
+#[tokio::test]
+async fn a_json_schema_is_answered_through_a_forced_tool_as_text() {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}});
+    let req = ChatRequest::new("claude-sonnet-4-5")
+        .user("Largest city of France, as JSON")
+        .json_schema("city", schema.clone());
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("anthropic/message_json_tool.http"),
+                Canned::fixture("anthropic/stream_json_tool.http"),
+                Canned::fixture("anthropic/stream_json_tool.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = anthropic(&server);
+        let r = provider.chat(&req).await.unwrap();
+        assert_eq!(r.text(), r#"{"city":"Paris","population":2102650}"#);
+        assert!(r.tool_calls().is_empty());
+        assert_eq!(r.finish_reason, FinishReason::Stop);
+        let sent = server.last().body;
+        assert_eq!(sent["tools"][0]["input_schema"], schema);
+        assert_eq!(
+            sent["tool_choice"],
+            json!({"type": "tool", "name": sent["tools"][0]["name"]})
+        );
+
+        let (deltas, error, ..) = collect(&provider, &req).await;
+        assert!(error.is_none(), "seed {seed}: {error:?}");
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Text("{\"city\": \"Pa".into()),
+                Delta::Text("ris\", \"population\": 2102650}".into()),
+                Delta::Finish(FinishReason::Stop),
+                Delta::Usage(Usage::new(402, 38)),
+            ],
+            "seed {seed}"
+        );
+        let folded = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(folded.text(), r#"{"city": "Paris", "population": 2102650}"#);
+        assert!(folded.tool_calls().is_empty());
+        assert_eq!(folded.finish_reason, FinishReason::Stop);
+    }
+}
+
+#[tokio::test]
 async fn an_error_event_mid_stream_is_an_overloaded_error() {
     for seed in SEEDS {
         let server = serve("anthropic/stream_error_overloaded.http", seed).await;
@@ -339,6 +504,26 @@ async fn an_error_event_mid_stream_is_an_overloaded_error() {
         assert_eq!(err.message(), "Overloaded");
         assert_eq!(err.status(), None);
         assert!(err.is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn an_error_event_that_echoes_the_key_is_scrubbed() {
+    let body = format!(
+        "event: message_start\n\
+         data: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_1\",\"model\":\"claude-x\",\"usage\":{{\"input_tokens\":3}}}}}}\n\n\
+         event: error\n\
+         data: {{\"type\":\"error\",\"error\":{{\"type\":\"authentication_error\",\"message\":\"invalid x-api-key: {KEY}\"}}}}\n\n"
+    );
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(vec![Canned::sse(&body)], seed).await;
+        let req = ChatRequest::new("claude-sonnet-4-5").user("hi");
+        let (_, error, ..) = collect(&anthropic(&server), &req).await;
+        let err = error.expect("an error item");
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert_eq!(err.message(), "invalid x-api-key: [REDACTED]");
+        assert!(!err.body().unwrap_or("").contains(KEY));
+        assert!(!format!("{err:?} {err}").contains(KEY), "{err:?}");
     }
 }
 
@@ -575,13 +760,6 @@ async fn invalid_requests_fail_before_sending() {
     let err = provider.chat(&bad_args).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert_eq!(err.provider(), Some("anthropic"));
-    let schema = ChatRequest::new("claude-sonnet-4-5")
-        .user("x")
-        .json_schema("a", json!({"type": "object"}));
-    assert_eq!(
-        provider.chat_stream(&schema).await.unwrap_err().kind(),
-        ErrorKind::InvalidRequest
-    );
     let small_budget = ChatRequest::new("claude-sonnet-4-5")
         .user("x")
         .thinking_budget(500);

@@ -322,6 +322,170 @@ async fn empty_ids_and_names_in_later_tool_call_fragments_are_ignored() {
 }
 
 #[tokio::test]
+async fn xai_reasoning_tokens_count_as_output() {
+    // xAI's `completion_tokens` leaves reasoning out (its `total_tokens` adds it); ours include
+    // it, as OpenAI's do.
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("compat/xai_chat_reasoning.http"),
+                Canned::fixture("compat/xai_stream_reasoning.http"),
+            ],
+            seed,
+        )
+        .await;
+        let xai = OpenAiCompatible::preset(Preset::Xai)
+            .api_key(KEY)
+            .base_url(format!("{}/v1", server.url()))
+            .build()
+            .unwrap();
+        let req = ChatRequest::new("grok-3-mini").user("101 * 3?");
+        let r = xai.chat(&req).await.unwrap();
+        assert_eq!(r.reasoning.as_deref(), Some("101 times 3 is 303."));
+        let usage = r.usage.unwrap();
+        assert_eq!(
+            usage,
+            Usage::new(32, 103)
+                .with_cached_input_tokens(6)
+                .with_reasoning_tokens(94)
+        );
+        assert_eq!(usage.total_tokens(), 135, "xAI's own total_tokens");
+        let (deltas, err) = drain(xai.chat_stream(&req).await.unwrap()).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Reasoning("101 times 3".into()),
+                text("303."),
+                Delta::Finish(FinishReason::Stop),
+                Delta::Usage(
+                    Usage::new(32, 96)
+                        .with_cached_input_tokens(6)
+                        .with_reasoning_tokens(94)
+                ),
+            ]
+        );
+    }
+}
+
+fn mistral(server: &MockServer) -> OpenAiCompatible {
+    OpenAiCompatible::preset(Preset::Mistral)
+        .api_key(KEY)
+        .base_url(format!("{}/v1", server.url()))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mistral_content_parts_give_text_and_thinking_as_reasoning() {
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(
+            vec![
+                Canned::fixture("compat/mistral_chat_thinking_parts.http"),
+                Canned::fixture("compat/mistral_stream_thinking_parts.http"),
+                Canned::fixture("compat/mistral_stream_thinking_parts.http"),
+            ],
+            seed,
+        )
+        .await;
+        let provider = mistral(&server);
+        let req = ChatRequest::new("magistral-medium-latest").user("When do they meet?");
+        let r = provider.chat(&req).await.unwrap();
+        assert_eq!(r.text(), "They meet after **2 hours**.");
+        assert_eq!(r.message.content.len(), 1);
+        assert_eq!(
+            r.reasoning.as_deref(),
+            Some("Combined speed is 150 mph. 300 / 150 = 2 hours.")
+        );
+        assert_eq!(r.message.reasoning, r.reasoning);
+        assert_eq!(r.finish_reason, FinishReason::Stop);
+        assert_eq!(r.usage.unwrap().output_tokens, 102);
+
+        let (deltas, err) = drain(provider.chat_stream(&req).await.unwrap()).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Reasoning("Combined speed".into()),
+                Delta::Reasoning(" is 150 mph.".into()),
+                text("They meet after "),
+                text("**2 hours**."),
+                Delta::Finish(FinishReason::Stop),
+                Delta::Usage(Usage::new(29, 31)),
+            ]
+        );
+        let folded = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(folded.text(), "They meet after **2 hours**.");
+        assert_eq!(
+            folded.reasoning.as_deref(),
+            Some("Combined speed is 150 mph.")
+        );
+    }
+}
+
+#[tokio::test]
+async fn mistral_tool_call_fragments_without_index() {
+    // No `index`: a fragment with a new id is the next call; one without an id, or with the
+    // last call's id, continues the last call.
+    for seed in SEEDS {
+        let canned = Canned::fixture("compat/mistral_stream_tool_calls_no_index.http");
+        let server = MockServer::start_with_seed(vec![canned.clone(), canned], seed).await;
+        let provider = mistral(&server);
+        let req = ChatRequest::new("mistral-large-latest")
+            .user("Weather in Paris and Oslo?")
+            .tool(Tool::function(
+                "get_weather",
+                "Weather",
+                json!({"type": "object"}),
+            ));
+        let (deltas, err) = drain(provider.chat_stream(&req).await.unwrap()).await;
+        assert!(err.is_none(), "{err:?}");
+        let frag = |index, id: Option<&str>, name: Option<&str>, args: &str| Delta::ToolCall {
+            index,
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: args.into(),
+        };
+        assert_eq!(
+            deltas,
+            vec![
+                frag(
+                    0,
+                    Some("D681PevKs"),
+                    Some("get_weather"),
+                    r#"{"city": "Paris"}"#
+                ),
+                frag(1, Some("Kx3mQ9dLp"), Some("get_weather"), r#"{"city": "#),
+                frag(1, None, None, r#""Oslo"}"#),
+                frag(1, Some("Kx3mQ9dLp"), None, ""),
+                Delta::Finish(FinishReason::ToolCalls),
+                Delta::Usage(Usage::new(84, 44)),
+            ]
+        );
+        let r = provider
+            .chat_stream(&req)
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.tool_calls(),
+            &[
+                ToolCall::new("D681PevKs", "get_weather", r#"{"city": "Paris"}"#),
+                ToolCall::new("Kx3mQ9dLp", "get_weather", r#"{"city": "Oslo"}"#),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_empty_usage_object_reports_no_usage() {
     for seed in SEEDS {
         let canned = Canned::fixture("compat/stream_usage_empty_object.http");
@@ -410,7 +574,8 @@ async fn a_vllm_error_object_mid_stream_is_an_err_item() {
         let (deltas, err) = stream_of(&local(&server), "Qwen/Qwen2.5-7B-Instruct").await;
         assert_eq!(deltas, vec![text("Sure")]);
         let err = err.expect("the error object must not be skipped");
-        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        // Its message says the prompt does not fit (as DeepSeek's does).
+        assert_eq!(err.kind(), ErrorKind::ContextLength);
         assert!(
             err.message()
                 .starts_with("This model's maximum context length is 32768")

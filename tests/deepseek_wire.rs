@@ -333,6 +333,22 @@ async fn a_422_is_invalid_request() {
     }
 }
 
+#[tokio::test]
+async fn a_400_about_the_context_length_is_context_length() {
+    // DeepSeek names no `context_length_exceeded` code: only the message says it.
+    for err in both_errors("deepseek/error_400_context_length.http", 9).await {
+        assert_eq!(err.kind(), ErrorKind::ContextLength);
+        assert_eq!(err.status(), Some(400));
+        assert_eq!(err.code(), Some("invalid_request_error"));
+        assert!(
+            err.message()
+                .starts_with("This model's maximum context length is 65536 tokens.")
+        );
+        assert_eq!(err.request_id(), Some("2f8c4a1e7d0b5c9e3a6f1d8b4c0e7a2d"));
+        assert!(!err.is_retryable());
+    }
+}
+
 #[test]
 fn builder_checks() {
     let err = DeepSeek::builder().build().unwrap_err();

@@ -2,6 +2,10 @@
 //!
 //! Parsing is tolerant of the drift real servers show: `finish_reason: ""`, `name: ""` in
 //! tool-call fragments, `usage: {}`, unknown fields, and a 200 whose body is an error object.
+//! Mistral's array `content` (`[{"type":"text","text":…}]`, in answers and stream deltas) gives
+//! the text of its text parts, and its `thinking` parts become reasoning. A tool-call fragment
+//! without `index` continues the last call when it has no id or the same id, and starts the
+//! next call otherwise.
 //! A cost the server reports (OpenRouter's `usage.cost`) is kept on [`ChatResponse::cost`].
 
 use reqwest::header::HeaderMap;
@@ -23,7 +27,8 @@ pub enum Preset {
     Together,
     /// Mistral, `MISTRAL_API_KEY`.
     Mistral,
-    /// xAI (Grok), `XAI_API_KEY`.
+    /// xAI (Grok), `XAI_API_KEY`. xAI's `completion_tokens` leave the reasoning tokens out;
+    /// [`Usage::output_tokens`](crate::Usage::output_tokens) adds them back, as for OpenAI.
     Xai,
     /// Fireworks AI, `FIREWORKS_API_KEY`.
     Fireworks,

@@ -21,6 +21,8 @@ pub const DEEPSEEK_BASE_URL: &str = "https://api.deepseek.com";
 /// [`ChatResponse::reasoning`]; keep it on the assistant [`Message`](crate::Message) of a
 /// tool-calling turn and it is sent back as `reasoning_content`, as the API expects in tool loops.
 /// HTTP 402 (insufficient balance) is `ErrorKind::QuotaExceeded`; 503 is `ErrorKind::Overloaded`.
+/// A 400 whose message says the prompt exceeds "the maximum context length" (DeepSeek sends no
+/// specific code for it) is `ErrorKind::ContextLength`.
 #[derive(Debug)]
 pub struct DeepSeek {
     http: HttpProvider,

@@ -313,7 +313,8 @@ impl Endpoint {
             dialect.stream_decoder(req),
             self.timeouts.idle,
             deadline,
-        );
+        )
+        .with_secret(self.api_key.clone());
         Ok(ChatStream::from_source(
             dialect.provider().to_owned(),
             call.model().to_owned(),
@@ -357,7 +358,8 @@ impl Endpoint {
             err.with_provider(dialect.provider())
         } else {
             err
-        };
+        }
+        .scrubbed(self.secret());
         tracing::debug!(
             provider = dialect.provider(),
             kind = %err.kind(),

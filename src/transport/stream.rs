@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, ErrorKind};
@@ -38,6 +39,8 @@ pub(crate) struct WireStream {
     idle: Pin<Box<Sleep>>,
     last_read: Instant,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// The API key that was sent, scrubbed from every error the stream yields.
+    secret: Option<SecretString>,
 }
 
 impl WireStream {
@@ -60,7 +63,14 @@ impl WireStream {
             idle: Box::pin(tokio::time::sleep(idle_limit)),
             last_read: Instant::now(),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            secret: None,
         }
+    }
+
+    /// Scrubs `secret` from every error the stream yields (an error event may echo the key).
+    pub(crate) fn with_secret(mut self, secret: Option<SecretString>) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// Stops reading; `err` is yielded once the deltas already decoded are delivered.
@@ -77,7 +87,8 @@ impl WireStream {
         } else {
             err
         };
-        Poll::Ready(Some(Err(err)))
+        let secret = self.secret.as_ref().map(|s| s.expose_secret());
+        Poll::Ready(Some(Err(err.scrubbed(secret))))
     }
 
     fn feed(&mut self, chunk: &[u8], meta: &mut StreamMeta, eof: bool) -> Result<(), Error> {

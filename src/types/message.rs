@@ -124,6 +124,28 @@ impl ContentPart {
     }
 }
 
+/// One block of a model's reasoning with its own signature. Anthropic may think in several
+/// blocks in one turn, each signed apart, and verifies each block against its signature when
+/// the turn is sent back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReasoningBlock {
+    /// The reasoning text of the block.
+    pub text: String,
+    /// The provider's opaque signature of the block, sent back unchanged.
+    pub signature: Option<String>,
+}
+
+impl ReasoningBlock {
+    /// A block of reasoning `text` with its `signature`.
+    pub fn new(text: impl Into<String>, signature: Option<String>) -> Self {
+        ReasoningBlock {
+            text: text.into(),
+            signature,
+        }
+    }
+}
+
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -146,6 +168,11 @@ pub struct Message {
     /// The provider's opaque signature of [`Message::reasoning`] (Anthropic `signature`, Gemini
     /// `thoughtSignature`), sent back unchanged.
     pub reasoning_signature: Option<String>,
+    /// The reasoning as the provider's separately signed blocks, in order (several Anthropic
+    /// thinking blocks in one turn); empty when the reasoning was not signed. When set,
+    /// [`Message::reasoning`] is the blocks' texts joined, and Anthropic is sent these blocks,
+    /// each with its own signature, instead of `reasoning` and `reasoning_signature`.
+    pub reasoning_blocks: Vec<ReasoningBlock>,
 }
 
 impl Message {
@@ -160,6 +187,7 @@ impl Message {
             name: None,
             reasoning: None,
             reasoning_signature: None,
+            reasoning_blocks: Vec::new(),
         }
     }
 

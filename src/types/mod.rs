@@ -8,7 +8,7 @@ pub(crate) mod stream;
 pub(crate) mod tool;
 pub(crate) mod usage;
 
-pub use message::{ContentPart, ImageSource, Message, Role};
+pub use message::{ContentPart, ImageSource, Message, ReasoningBlock, Role};
 pub use request::{ChatRequest, Reasoning, ReasoningEffort, ResponseFormat};
 pub use response::{ChatResponse, FinishReason};
 pub use route::{Attempt, AttemptOutcome, AttemptReason, RouteInfo};

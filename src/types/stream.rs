@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use crate::error::Error;
-use crate::types::message::{ContentPart, Message, Role};
+use crate::types::message::{ContentPart, Message, ReasoningBlock, Role};
 use crate::types::response::{ChatResponse, FinishReason};
 use crate::types::route::RouteInfo;
 use crate::types::tool::ToolCall;
@@ -23,7 +23,10 @@ pub enum Delta {
     Text(String),
     /// A piece of the model's reasoning.
     Reasoning(String),
-    /// The opaque signature of the reasoning so far (Anthropic `signature_delta`), to send back.
+    /// The whole opaque signature of the reasoning block just streamed (Anthropic's
+    /// `signature_delta`, Gemini's `thoughtSignature`), to send back. A turn may reason in
+    /// several blocks, each followed by its signature: reasoning after a signature starts a
+    /// new block (see [`Message::reasoning_blocks`](crate::Message::reasoning_blocks)).
     ReasoningSignature(String),
     /// A fragment of a tool call. The first fragment of each `index` carries `id` and `name`;
     /// later ones append to `arguments`. Providers that send whole calls send one fragment.
@@ -284,6 +287,7 @@ pub(crate) struct ResponseFold {
     text: String,
     reasoning: String,
     reasoning_signature: Option<String>,
+    reasoning_blocks: Vec<ReasoningBlock>,
     tool_calls: Vec<(usize, ToolCall)>,
     usage: Option<Usage>,
     finish: Option<FinishReason>,
@@ -293,11 +297,27 @@ impl ResponseFold {
     pub(crate) fn push(&mut self, delta: Delta) {
         match delta {
             Delta::Text(t) => self.text.push_str(&t),
-            Delta::Reasoning(t) => self.reasoning.push_str(&t),
-            Delta::ReasoningSignature(s) => match &mut self.reasoning_signature {
-                Some(sig) => sig.push_str(&s),
-                None => self.reasoning_signature = Some(s),
-            },
+            Delta::Reasoning(t) => {
+                self.reasoning.push_str(&t);
+                match self.reasoning_blocks.last_mut() {
+                    Some(block) if block.signature.is_none() => block.text.push_str(&t),
+                    // The first reasoning, or reasoning after a signed block: a new block.
+                    _ => self.reasoning_blocks.push(ReasoningBlock::new(t, None)),
+                }
+            }
+            Delta::ReasoningSignature(s) => {
+                match self.reasoning_blocks.last_mut() {
+                    Some(block) if block.signature.is_none() => block.signature = Some(s.clone()),
+                    // A signature with no reasoning of its own (an empty block).
+                    _ => self
+                        .reasoning_blocks
+                        .push(ReasoningBlock::new("", Some(s.clone()))),
+                }
+                match &mut self.reasoning_signature {
+                    Some(sig) => sig.push_str(&s),
+                    None => self.reasoning_signature = Some(s),
+                }
+            }
             Delta::ToolCall {
                 index,
                 id,
@@ -349,6 +369,10 @@ impl ResponseFold {
         let reasoning = (!self.reasoning.is_empty()).then_some(self.reasoning);
         message.reasoning = reasoning.clone();
         message.reasoning_signature = self.reasoning_signature;
+        // Blocks matter only when signed: plain reasoning stays in `reasoning` alone.
+        if self.reasoning_blocks.iter().any(|b| b.signature.is_some()) {
+            message.reasoning_blocks = self.reasoning_blocks;
+        }
         let finish_reason = self.finish.unwrap_or(if message.tool_calls.is_empty() {
             FinishReason::Stop
         } else {
@@ -468,6 +492,39 @@ mod tests {
         assert!(s.next().await.is_some());
         drop(s);
         assert_eq!(*seen.lock().unwrap(), ["dropped None"]);
+    }
+
+    #[tokio::test]
+    async fn fold_keeps_signed_reasoning_blocks_apart() {
+        let deltas = vec![
+            Ok(Delta::Reasoning("a".into())),
+            Ok(Delta::Reasoning("b".into())),
+            Ok(Delta::ReasoningSignature("s1".into())),
+            Ok(Delta::Reasoning("c".into())),
+            Ok(Delta::ReasoningSignature("s2".into())),
+            // A block with no text of its own.
+            Ok(Delta::ReasoningSignature("s3".into())),
+        ];
+        let r = ChatStream::new("p", "m", stream::iter(deltas))
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(r.reasoning.as_deref(), Some("abc"));
+        assert_eq!(
+            r.message.reasoning_blocks,
+            [
+                ReasoningBlock::new("ab", Some("s1".into())),
+                ReasoningBlock::new("c", Some("s2".into())),
+                ReasoningBlock::new("", Some("s3".into())),
+            ]
+        );
+        // Unsigned reasoning (OpenAI, DeepSeek) makes no blocks.
+        let plain = vec![Ok(Delta::Reasoning("x".into()))];
+        let r = ChatStream::new("p", "m", stream::iter(plain))
+            .into_response()
+            .await
+            .unwrap();
+        assert!(r.message.reasoning_blocks.is_empty());
     }
 
     #[tokio::test]

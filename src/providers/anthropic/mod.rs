@@ -54,9 +54,11 @@ const API_VERSION: &str = "2023-06-01";
 ///   `http(s)` URL are sent as `{"type":"url"}` sources, `data:` URLs and inline bytes as
 ///   `{"type":"base64"}` sources. Tool results ([`Role::Tool`](crate::Role)) become
 ///   `tool_result` blocks (with `is_error` when [`Message::is_error`](crate::Message) is set)
-///   in a `user` turn. Assistant messages become `assistant` turns: the reasoning first, as a
-///   `thinking` block, when it has its signature (reasoning without one, from another provider,
-///   is not sent); then text; then a `tool_use` block per call, whose JSON arguments become the
+///   in a `user` turn. Assistant messages become `assistant` turns: the reasoning first, as
+///   `thinking` blocks: one per signed [`Message::reasoning_blocks`](crate::Message) entry, each
+///   with its own signature, or else one block of `reasoning` when it has its
+///   `reasoning_signature` (reasoning without one, from another provider, is not sent); then
+///   text; then a `tool_use` block per call, whose JSON arguments become the
 ///   `input` object (arguments that are not a JSON object fail with
 ///   `ErrorKind::InvalidRequest`). Empty text parts are left out, and a message left with
 ///   nothing to send is skipped. Audio is refused with
@@ -85,23 +87,31 @@ const API_VERSION: &str = "2023-06-01";
 ///   choice was given). No `tool_choice` is sent without tools.
 /// - `temperature`, `top_p` and stop sequences (`stop_sequences`) are passed through;
 ///   [`ChatRequest::seed`] is ignored (the API has none).
-/// - **`response_format`**: the Messages API has no JSON mode, so
-///   [`ResponseFormat::JsonObject`](crate::ResponseFormat) and
-///   [`ResponseFormat::JsonSchema`](crate::ResponseFormat) fail with
-///   `ErrorKind::InvalidRequest` rather than being silently dropped or emulated. Describe the
-///   JSON in the prompt, or offer a tool whose parameters are the schema and force it with
-///   `ToolChoice::Function`; a server that supports Anthropic's structured-output beta can be
-///   reached with [`beta`](AnthropicBuilder::beta) and [`ChatRequest::extra`].
+/// - **`response_format`** is emulated as Anthropic documents it, through a tool: the Messages
+///   API has no JSON mode. [`ResponseFormat::JsonSchema`](crate::ResponseFormat) adds a tool
+///   named `modelgate_json` whose `input_schema` is the schema;
+///   [`ResponseFormat::JsonObject`](crate::ResponseFormat) adds it with the schema
+///   `{"type":"object"}`. Without tools of the caller's it is forced
+///   (`tool_choice: {"type":"tool","name":"modelgate_json"}`); with them the choice is `any`
+///   (the model calls one of them or answers), unless `ToolChoice::Function` forces one of
+///   them; `ToolChoice::None` fails with `ErrorKind::InvalidRequest`, as does a tool of the
+///   caller's named `modelgate_json`. While extended thinking is on the choice is `auto`, as
+///   the API refuses a forced tool then. The call's input comes back as the answer's text (in
+///   streams, its `input_json_delta` fragments are [`Delta::Text`](crate::Delta); an empty input
+///   is `{}`), never as a [`ToolCall`](crate::ToolCall), and a turn that ends on it finishes
+///   with `Stop`, not `ToolCalls`.
 /// - [`ChatRequest::extra`] fields are merged into the top level of the body and override it.
 ///
 /// # How answers are translated
 ///
 /// - `text` blocks are joined into the message text; `tool_use` blocks become
 ///   [`ToolCall`](crate::ToolCall)s with their `input` as JSON text; `thinking` blocks become
-///   [`ChatResponse::reasoning`] and the message's `reasoning` and `reasoning_signature` (with
-///   several thinking blocks the texts and signatures are concatenated, so only a turn with one
-///   thinking block round-trips exactly); `redacted_thinking` and server-tool blocks are
-///   skipped.
+///   [`Message::reasoning_blocks`](crate::Message), each with its own signature, so that a turn
+///   with several thinking blocks round-trips exactly; [`ChatResponse::reasoning`] and the
+///   message's `reasoning` join their texts (and `reasoning_signature` their signatures);
+///   `redacted_thinking` and server-tool blocks are skipped. Streams send each block's
+///   signature whole, as one `ReasoningSignature` after its reasoning, and the fold keeps the
+///   blocks apart the same way.
 /// - `stop_reason`: `end_turn` and `stop_sequence` → `Stop`; `max_tokens` and
 ///   `model_context_window_exceeded` → `Length` (the answer was cut either way); `tool_use` →
 ///   `ToolCalls`; `refusal` → `ContentFilter`; anything else (`pause_turn`, …) →
@@ -115,7 +125,9 @@ const API_VERSION: &str = "2023-06-01";
 ///   start gives a [`Delta::ToolCall`](crate::Delta) with id and name, whose `index` counts
 ///   tool calls (not content blocks); `text_delta`, `input_json_delta`, `thinking_delta` and
 ///   `signature_delta` become `Text`, `ToolCall` fragments, `Reasoning` and
-///   `ReasoningSignature`; `message_delta` gives the `Finish` and one `Usage` with the
+///   `ReasoningSignature`; a tool call whose input arrives empty (one empty `input_json_delta`,
+///   or none) gets the arguments `{}` when its block stops, so that every folded call holds
+///   valid JSON; `message_delta` gives the `Finish` and one `Usage` with the
 ///   cumulative totals; `message_stop` ends the stream (without it the stream ends with
 ///   `ErrorKind::StreamTruncated`). `ping` and unknown events are ignored. An `error` event
 ///   becomes an `Err` item with the kind its type says.

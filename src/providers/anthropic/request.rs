@@ -17,6 +17,9 @@ use crate::types::{
     ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat, Role, ToolChoice,
 };
 
+/// The name of the tool that carries a JSON response format; its calls come back as text.
+pub(super) const JSON_TOOL: &str = "modelgate_json";
+
 /// The smallest thinking budget the API accepts.
 const MIN_THINKING_BUDGET: u32 = 1024;
 
@@ -112,7 +115,7 @@ enum ToolResultContent<'a> {
 struct WireTool<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<Cow<'a, str>>,
     input_schema: Cow<'a, Value>,
 }
 
@@ -217,20 +220,33 @@ pub(super) fn encode_call(
     if call.model().is_empty() {
         return Err(invalid("the request names no model"));
     }
-    match &req.response_format {
-        None | Some(ResponseFormat::Text) => {}
-        Some(_) => {
-            return Err(invalid(
-                "anthropic: the Messages API has no JSON response format; describe the JSON in \
-                 the prompt or force a tool whose parameters are the schema",
-            ));
-        }
-    }
+    let json_tool = json_tool(req)?;
     let (max_tokens, budget) = token_limits(call, builder_default)?;
     let (system, messages) = conversation(&req.messages)?;
     let has_tools = !req.tools.is_empty();
     let disable_parallel = req.parallel_tool_calls == Some(false);
     let tool_choice = match (&req.tool_choice, has_tools) {
+        // The JSON answer comes through our tool: forced when it is the only one, else the
+        // model calls one of the caller's tools or ours. The API refuses a forced choice while
+        // thinking, so the choice is then `auto`.
+        (choice, _) if json_tool.is_some() && !matches!(choice, Some(ToolChoice::Function(_))) => {
+            if matches!(choice, Some(ToolChoice::None)) {
+                return Err(invalid(
+                    "anthropic: a JSON response format is answered through a tool call, which \
+                     ToolChoice::None forbids",
+                ));
+            }
+            let (kind, name) = match (budget.is_some(), has_tools) {
+                (true, _) => ("auto", None),
+                (false, false) => ("tool", Some(JSON_TOOL)),
+                (false, true) => ("any", None),
+            };
+            Some(WireToolChoice {
+                kind,
+                name,
+                disable_parallel_tool_use: disable_parallel,
+            })
+        }
         (_, false) => None,
         (None, true) => disable_parallel.then_some(WireToolChoice {
             kind: "auto",
@@ -271,13 +287,14 @@ pub(super) fn encode_call(
             .iter()
             .map(|t| WireTool {
                 name: &t.name,
-                description: t.description.as_deref(),
+                description: t.description.as_deref().map(Cow::Borrowed),
                 input_schema: if t.parameters.is_null() {
                     Cow::Owned(serde_json::json!({"type": "object", "properties": {}}))
                 } else {
                     Cow::Borrowed(&t.parameters)
                 },
             })
+            .chain(json_tool)
             .collect(),
         tool_choice,
         thinking: budget.map(|budget_tokens| Thinking {
@@ -289,6 +306,36 @@ pub(super) fn encode_call(
         stop_sequences: &req.stop,
     };
     json_body(&body, call)
+}
+
+/// The tool through which a JSON response format is answered (Anthropic's documented way to
+/// get JSON: a tool whose `input_schema` is the schema, forced with `tool_choice`); `None` for
+/// text. `JsonObject` is an object schema.
+fn json_tool(req: &crate::types::ChatRequest) -> Result<Option<WireTool<'_>>, Error> {
+    let (description, input_schema) = match &req.response_format {
+        None | Some(ResponseFormat::Text) => return Ok(None),
+        Some(ResponseFormat::JsonObject) => (
+            Cow::Borrowed("Give the answer as this tool's input: a JSON object."),
+            Cow::Owned(serde_json::json!({"type": "object"})),
+        ),
+        Some(ResponseFormat::JsonSchema { name, schema, .. }) => (
+            Cow::Owned(format!(
+                "Give the answer as this tool's input: a JSON value following the `{name}` schema."
+            )),
+            Cow::Borrowed(schema),
+        ),
+    };
+    if req.tools.iter().any(|t| t.name == JSON_TOOL) {
+        return Err(invalid(format!(
+            "anthropic: `{JSON_TOOL}` is the tool that carries a JSON response format; name \
+             yours differently"
+        )));
+    }
+    Ok(Some(WireTool {
+        name: JSON_TOOL,
+        description: Some(description),
+        input_schema,
+    }))
 }
 
 /// Lifts system text out of the conversation and merges consecutive turns of one role.
@@ -397,8 +444,18 @@ fn tool_result(m: &Message) -> Result<Block<'_>, Error> {
 
 fn assistant_blocks(m: &Message) -> Result<Vec<Block<'_>>, Error> {
     let mut blocks = Vec::with_capacity(m.content.len() + m.tool_calls.len() + 1);
-    // Thinking goes back only with its signature: the API verifies it.
-    if let (Some(thinking), Some(signature)) = (&m.reasoning, &m.reasoning_signature)
+    // Thinking goes back only with its signature: the API verifies it. Separately signed
+    // blocks go back one by one, each with its own signature.
+    if !m.reasoning_blocks.is_empty() {
+        for block in &m.reasoning_blocks {
+            if let Some(signature) = block.signature.as_deref().filter(|s| !s.is_empty()) {
+                blocks.push(Block::Thinking {
+                    thinking: &block.text,
+                    signature,
+                });
+            }
+        }
+    } else if let (Some(thinking), Some(signature)) = (&m.reasoning, &m.reasoning_signature)
         && !signature.is_empty()
     {
         blocks.push(Block::Thinking {

@@ -375,21 +375,65 @@ fn sampling_stream_and_extra_fields() {
 }
 
 #[test]
-fn json_response_formats_are_refused() {
-    let schema = ChatRequest::new("m")
+fn json_response_formats_become_a_forced_tool() {
+    let schema =
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let req = ChatRequest::new("m")
         .user("x")
-        .json_schema("answer", json!({"type": "object"}));
-    let e = err(&schema);
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
-    assert!(e.message().contains("JSON"), "{}", e.message());
+        .json_schema("place", schema.clone());
+    let b = body(&req);
+    assert_eq!(
+        b["tools"],
+        json!([{
+            "name": JSON_TOOL,
+            "description": "Give the answer as this tool's input: a JSON value following the `place` schema.",
+            "input_schema": schema
+        }])
+    );
+    assert_eq!(b["tool_choice"], json!({"type": "tool", "name": JSON_TOOL}));
+    assert!(b.get("response_format").is_none());
+
+    // Any JSON object: an object schema.
     let object = ChatRequest::new("m")
         .user("x")
         .response_format(ResponseFormat::JsonObject);
-    assert_eq!(err(&object).kind(), ErrorKind::InvalidRequest);
+    let b = body(&object);
+    assert_eq!(b["tools"][0]["name"], JSON_TOOL);
+    assert_eq!(b["tools"][0]["input_schema"], json!({"type": "object"}));
+    assert_eq!(b["tool_choice"], json!({"type": "tool", "name": JSON_TOOL}));
+
+    // With the caller's tools: the model calls one of them or answers through ours.
+    let with_tools = object
+        .clone()
+        .tool(Tool::function("f", "F", json!({"type": "object"})));
+    let b = body(&with_tools);
+    assert_eq!(b["tools"][0]["name"], "f");
+    assert_eq!(b["tools"][1]["name"], JSON_TOOL);
+    assert_eq!(b["tool_choice"], json!({"type": "any"}));
+    let forced = with_tools
+        .clone()
+        .tool_choice(ToolChoice::Function("f".into()));
+    assert_eq!(
+        body(&forced)["tool_choice"],
+        json!({"type": "tool", "name": "f"})
+    );
+    let none = with_tools.tool_choice(ToolChoice::None);
+    assert_eq!(err(&none).kind(), ErrorKind::InvalidRequest);
+
+    // The API refuses a forced tool while thinking: the choice stays `auto`.
+    let thinking = object.clone().thinking_budget(2000);
+    assert_eq!(body(&thinking)["tool_choice"], json!({"type": "auto"}));
+
+    // The reserved name cannot be one of the caller's tools.
+    let clash = object.tool(Tool::function(JSON_TOOL, "mine", json!({"type": "object"})));
+    assert_eq!(err(&clash).kind(), ErrorKind::InvalidRequest);
+
     let text = ChatRequest::new("m")
         .user("x")
         .response_format(ResponseFormat::Text);
-    assert!(body(&text).get("response_format").is_none());
+    let b = body(&text);
+    assert!(b.get("response_format").is_none());
+    assert!(b.get("tools").is_none());
 }
 
 #[test]

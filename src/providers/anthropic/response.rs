@@ -7,11 +7,14 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::request::JSON_TOOL;
 use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::opt_cow;
 use crate::transport::ErrorDetail;
 use crate::transport::retry_after::parse_rfc3339;
-use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
+use crate::types::{
+    ChatResponse, ContentPart, FinishReason, Message, ReasoningBlock, Role, ToolCall, Usage,
+};
 
 #[derive(Deserialize)]
 struct WireMessage<'a> {
@@ -167,6 +170,15 @@ pub(super) fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
+/// The finish reason of a turn: a JSON answer given through [`JSON_TOOL`], with no other
+/// tool call, is a natural end (`Stop`), not `ToolCalls`.
+pub(super) fn json_finish(reason: FinishReason, json_answer: bool, calls: usize) -> FinishReason {
+    match reason {
+        FinishReason::ToolCalls if json_answer && calls == 0 => FinishReason::Stop,
+        reason => reason,
+    }
+}
+
 /// Decodes a complete answer.
 pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let wire: WireMessage<'_> = serde_json::from_slice(body)
@@ -178,21 +190,33 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let mut text = String::new();
     let mut reasoning: Option<String> = None;
     let mut signature: Option<String> = None;
+    let mut json_answer = false;
     for block in wire.content {
         match block.kind.as_ref() {
             "text" => text.push_str(block.text.as_deref().unwrap_or("")),
+            // The answer to a JSON response format: the text, not a call.
+            "tool_use" if block.name.as_deref() == Some(JSON_TOOL) => {
+                json_answer = true;
+                text.push_str(block.input.map_or("{}", RawValue::get));
+            }
             "tool_use" => message.tool_calls.push(ToolCall::new(
                 block.id.unwrap_or_default(),
                 block.name.unwrap_or_default(),
                 block.input.map_or("{}", RawValue::get),
             )),
             "thinking" => {
-                // Several thinking blocks are concatenated, as a stream's deltas would fold.
+                // Each block is kept with its own signature; `reasoning` (and, for callers
+                // that read one signature, `reasoning_signature`) join them, as a stream's
+                // deltas fold.
                 let t = block.thinking.as_deref().unwrap_or("");
                 reasoning.get_or_insert_with(String::new).push_str(t);
-                if let Some(s) = block.signature.as_deref().filter(|s| !s.is_empty()) {
+                let s = block.signature.filter(|s| !s.is_empty());
+                if let Some(s) = s.as_deref() {
                     signature.get_or_insert_with(String::new).push_str(s);
                 }
+                message
+                    .reasoning_blocks
+                    .push(ReasoningBlock::new(t, s.map(Cow::into_owned)));
             }
             // redacted_thinking, server tools and their results, future block types.
             _ => {}
@@ -204,11 +228,19 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let reasoning = reasoning.filter(|r| !r.is_empty());
     message.reasoning = reasoning.clone();
     message.reasoning_signature = signature;
+    if message
+        .reasoning_blocks
+        .iter()
+        .all(|b| b.signature.is_none())
+    {
+        message.reasoning_blocks.clear();
+    }
     let finish_reason = match wire.stop_reason.as_deref() {
         Some(reason) => finish_reason(reason),
         None if message.tool_calls.is_empty() => FinishReason::Stop,
         None => FinishReason::ToolCalls,
     };
+    let finish_reason = json_finish(finish_reason, json_answer, message.tool_calls.len());
     Ok(ChatResponse {
         id: wire.id.map(Cow::into_owned).unwrap_or_default(),
         provider: "anthropic".to_owned(),

@@ -8,7 +8,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::response::{ErrorBody, WireUsage, finish_reason};
+use super::request::JSON_TOOL;
+use super::response::{ErrorBody, WireUsage, finish_reason, json_finish};
 use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::opt_cow;
 use crate::transport::{ErrorDetail, SseEvent, StreamDecoder, StreamOut};
@@ -81,6 +82,11 @@ struct DeltaBody<'a> {
 }
 
 #[derive(Deserialize)]
+struct BlockStop {
+    index: usize,
+}
+
+#[derive(Deserialize)]
 struct MessageDelta<'a> {
     #[serde(default, borrow)]
     delta: Option<MessageDeltaBody<'a>>,
@@ -100,6 +106,8 @@ enum Block {
     Text,
     /// A client tool call, with its ordinal among the turn's tool calls.
     Tool(usize),
+    /// The call of [`JSON_TOOL`]: its input is the answer's text.
+    Json,
     Thinking,
     /// Redacted thinking, server tools and their results, future kinds: their deltas are
     /// skipped.
@@ -113,8 +121,16 @@ pub(super) struct AnthropicStream {
     done: bool,
     blocks: Vec<(usize, Block)>,
     tool_calls: usize,
+    /// The content blocks of tool calls that have had no argument text yet: when they stop,
+    /// their arguments are `{}` (the API streams an empty input as one empty fragment, or none).
+    argless: Vec<usize>,
     usage: WireUsage,
     usage_sent: bool,
+    /// A [`JSON_TOOL`] call gave the answer.
+    json_answer: bool,
+    /// The signature of the open thinking block, sent whole when the block stops (each
+    /// `ReasoningSignature` delta is one block's whole signature).
+    signature: String,
 }
 
 fn parse<'a, T: Deserialize<'a>>(event: &str, data: &'a str) -> Result<T, Error> {
@@ -153,6 +169,11 @@ impl AnthropicStream {
                 }
                 Block::Text
             }
+            "tool_use" if block.name.as_deref() == Some(JSON_TOOL) => {
+                self.json_answer = true;
+                self.argless.push(start.index);
+                Block::Json
+            }
             "tool_use" => {
                 let ordinal = self.tool_calls;
                 self.tool_calls += 1;
@@ -162,14 +183,16 @@ impl AnthropicStream {
                     name: owned(block.name),
                     arguments: String::new(),
                 });
+                self.argless.push(start.index);
                 Block::Tool(ordinal)
             }
             "thinking" => {
                 if let Some(thinking) = owned(block.thinking) {
                     out.push(Delta::Reasoning(thinking));
                 }
-                if let Some(signature) = owned(block.signature) {
-                    out.push(Delta::ReasoningSignature(signature));
+                self.flush_signature(out);
+                if let Some(signature) = block.signature.filter(|s| !s.is_empty()) {
+                    self.signature.push_str(&signature);
                 }
                 Block::Thinking
             }
@@ -177,6 +200,44 @@ impl AnthropicStream {
         };
         self.blocks.push((start.index, kind));
         Ok(())
+    }
+
+    /// Sends the signature of the thinking block that just ended, if it had one.
+    fn flush_signature(&mut self, out: &mut StreamOut<'_>) {
+        if !self.signature.is_empty() {
+            out.push(Delta::ReasoningSignature(std::mem::take(
+                &mut self.signature,
+            )));
+        }
+    }
+
+    /// A block stopped: a thinking block's signature is sent; a tool call that had no
+    /// argument text gets `{}`.
+    fn on_block_stop(&mut self, data: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
+        self.flush_signature(out);
+        if self.argless.is_empty() {
+            return Ok(());
+        }
+        let stop: BlockStop = parse("content_block_stop", data)?;
+        if let Some(pos) = self.argless.iter().position(|&i| i == stop.index) {
+            self.argless.swap_remove(pos);
+            self.close_argless(stop.index, out);
+        }
+        Ok(())
+    }
+
+    /// Gives the tool call of content block `index`, which had no argument text, `{}`.
+    fn close_argless(&self, index: usize, out: &mut StreamOut<'_>) {
+        match self.block(index) {
+            Some(Block::Tool(ordinal)) => out.push(Delta::ToolCall {
+                index: ordinal,
+                id: None,
+                name: None,
+                arguments: "{}".to_owned(),
+            }),
+            Some(Block::Json) => out.push(Delta::Text("{}".to_owned())),
+            _ => {}
+        }
     }
 
     fn on_block_delta(&mut self, data: &str, out: &mut StreamOut<'_>) -> Result<(), Error> {
@@ -191,6 +252,12 @@ impl AnthropicStream {
                     out.push(Delta::Text(text));
                 }
             }
+            "input_json_delta" if block == Some(Block::Json) => {
+                if let Some(text) = owned(delta.partial_json) {
+                    self.argless.retain(|&i| i != index);
+                    out.push(Delta::Text(text));
+                }
+            }
             "input_json_delta" => {
                 let Some(Block::Tool(ordinal)) = block else {
                     return Err(Error::decode(format!(
@@ -199,6 +266,7 @@ impl AnthropicStream {
                 };
                 // The first fragment is often empty; it adds nothing.
                 if let Some(arguments) = owned(delta.partial_json) {
+                    self.argless.retain(|&i| i != index);
                     out.push(Delta::ToolCall {
                         index: ordinal,
                         id: None,
@@ -213,8 +281,8 @@ impl AnthropicStream {
                 }
             }
             "signature_delta" => {
-                if let Some(signature) = owned(delta.signature) {
-                    out.push(Delta::ReasoningSignature(signature));
+                if let Some(signature) = delta.signature {
+                    self.signature.push_str(&signature);
                 }
             }
             // citations_delta and future delta types.
@@ -249,10 +317,21 @@ impl StreamDecoder for AnthropicStream {
                     self.usage.update(usage);
                 }
             }
+            "content_block_stop" => self.on_block_stop(event.data, out)?,
             "message_delta" => {
+                // Blocks a proxy left unstopped are complete by now.
+                self.flush_signature(out);
+                for index in std::mem::take(&mut self.argless) {
+                    self.close_argless(index, out);
+                }
                 let delta: MessageDelta<'_> = parse(name, event.data)?;
                 if let Some(reason) = delta.delta.and_then(|d| d.stop_reason) {
-                    out.push(Delta::Finish(finish_reason(&reason)));
+                    let reason = finish_reason(&reason);
+                    out.push(Delta::Finish(json_finish(
+                        reason,
+                        self.json_answer,
+                        self.tool_calls,
+                    )));
                 }
                 if let Some(usage) = &delta.usage {
                     // Cumulative: the totals replace what message_start said.
@@ -261,6 +340,7 @@ impl StreamDecoder for AnthropicStream {
                 self.push_usage(out);
             }
             "message_stop" => {
+                self.flush_signature(out);
                 if !self.usage_sent {
                     self.push_usage(out);
                 }
@@ -273,7 +353,7 @@ impl StreamDecoder for AnthropicStream {
                 };
                 return Err(detail.into_stream_error(ErrorKind::Server));
             }
-            // content_block_stop, ping and unknown events carry nothing we need.
+            // ping and unknown events carry nothing we need.
             _ => {}
         }
         Ok(())

@@ -158,16 +158,73 @@ fn tool_calls_are_indexed_by_ordinal_not_block_index() {
         arguments: arguments.into(),
     };
     assert_eq!(
-        deltas[..6],
+        deltas[..7],
         [
             Delta::Text("Checking.".into()),
             call(0, Some("toolu_A"), Some("get_weather"), ""),
             call(0, None, None, "{\"city\": \"Pa"),
             call(0, None, None, "ris\"}"),
             call(1, Some("toolu_B"), Some("now"), ""),
+            // A call without arguments gets `{}` (valid JSON) when its block stops.
+            call(1, None, None, "{}"),
             Delta::Finish(FinishReason::ToolCalls),
         ]
     );
+}
+
+#[test]
+fn a_tool_call_without_arguments_gets_an_empty_object() {
+    let frames = |deltas: &[&'static str]| {
+        let mut frames = vec![
+            START,
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"now","input":{}}}"#,
+            ),
+        ];
+        frames.extend(deltas.iter().map(|d| ("content_block_delta", *d)));
+        frames.extend([
+            (
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":0}"#,
+            ),
+            (
+                "message_delta",
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+            ),
+            STOP,
+        ]);
+        frames
+    };
+    let empty = r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#;
+    for pieces in [&[][..], &[empty][..], &[empty, empty][..]] {
+        let (deltas, _, done, error) = run(&frames(pieces));
+        assert!(error.is_none() && done);
+        let calls: Vec<_> = deltas
+            .iter()
+            .filter(|d| matches!(d, Delta::ToolCall { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                Delta::ToolCall {
+                    index: 0,
+                    id: Some("toolu_1".into()),
+                    name: Some("now".into()),
+                    arguments: String::new(),
+                },
+                Delta::ToolCall {
+                    index: 0,
+                    id: None,
+                    name: None,
+                    arguments: "{}".into(),
+                },
+            ],
+            "{} empty fragments",
+            pieces.len()
+        );
+    }
 }
 
 #[test]

@@ -32,6 +32,15 @@ pub(crate) struct OpenAiDialect {
     pub(crate) path: &'static str,
 }
 
+impl OpenAiDialect {
+    /// Whether the server's `completion_tokens` leave the reasoning tokens out (xAI: "reasoning
+    /// token consumption will be counted separately from completion_tokens, but will be counted
+    /// in the total_tokens"), so that they must be added to the normalized `output_tokens`.
+    fn reasoning_apart(&self) -> bool {
+        self.flavor == Flavor::Compat && self.provider == crate::providers::Preset::Xai.name()
+    }
+}
+
 impl Dialect for OpenAiDialect {
     fn provider(&self) -> &str {
         &self.provider
@@ -45,11 +54,11 @@ impl Dialect for OpenAiDialect {
     }
 
     fn decode(&self, body: &[u8]) -> Result<ChatResponse, Error> {
-        response::decode(body, &self.provider)
+        response::decode(body, &self.provider, self.reasoning_apart())
     }
 
     fn stream_decoder(&self, _req: &ChatRequest) -> Box<dyn StreamDecoder> {
-        Box::new(stream::OpenAiStream::default())
+        Box::new(stream::OpenAiStream::new(self.reasoning_apart()))
     }
 
     fn error_detail(&self, status: u16, body: &[u8]) -> ErrorDetail {

@@ -1,11 +1,15 @@
 //! OpenAI-format JSON → normalized response; error bodies → [`ErrorDetail`].
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
+use crate::providers::serde_util::opt_cow;
 use crate::transport::{ErrorDetail, kind_for_status};
 use crate::types::{ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, Usage};
 
@@ -15,8 +19,8 @@ struct Completion<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    choices: Vec<Choice>,
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     #[serde(default)]
     pub(super) usage: Option<WireUsage>,
     #[serde(default)]
@@ -24,17 +28,17 @@ struct Completion<'a> {
 }
 
 #[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    message: Option<ResponseMessage>,
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    message: Option<ResponseMessage<'a>>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct ResponseMessage {
-    #[serde(default)]
-    content: Option<String>,
+struct ResponseMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Content<'a>>,
     #[serde(default)]
     refusal: Option<String>,
     #[serde(default)]
@@ -60,6 +64,88 @@ struct ResponseFunction {
     name: Option<String>,
     #[serde(default)]
     arguments: Option<String>,
+}
+
+/// A message's (or a stream delta's) `content`: a string, or an array of typed parts, as
+/// Mistral sends (`[{"type":"text","text":…}, {"type":"thinking","thinking":[{"type":"text",
+/// "text":…}]}]`). A string is borrowed from the input, as a bare string field would be.
+pub(super) enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentChunk<'a>>),
+}
+
+/// One part of an array `content`. Parts other than text and thinking (images, references…)
+/// are skipped.
+#[derive(Deserialize)]
+pub(super) struct ContentChunk<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "opt_cow")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    text: Option<Cow<'a, str>>,
+    /// A thinking part's own content: an array of text parts (or a string).
+    #[serde(default, borrow)]
+    thinking: Option<Content<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ContentVisitor<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(ContentVisitor(PhantomData))
+    }
+}
+
+impl<'a> Content<'a> {
+    /// Calls `f(is_thinking, text)` for each non-empty piece of text, in order. Text inside a
+    /// `thinking` part is reasoning.
+    pub(super) fn for_each(self, f: &mut impl FnMut(bool, Cow<'a, str>)) {
+        self.visit(false, f);
+    }
+
+    fn visit(self, thinking: bool, f: &mut impl FnMut(bool, Cow<'a, str>)) {
+        match self {
+            Content::Text(t) if t.is_empty() => {}
+            Content::Text(t) => f(thinking, t),
+            Content::Parts(parts) => {
+                for part in parts {
+                    match part.kind.as_deref() {
+                        Some("thinking") => {
+                            if let Some(inner) = part.thinking {
+                                inner.visit(true, f);
+                            }
+                        }
+                        Some("text") | None => {
+                            if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                                f(thinking, text);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `usage` as every flavor sends it; absent fields (`usage: {}`) read as "not reported".
@@ -92,11 +178,19 @@ struct CompletionDetails {
 }
 
 impl WireUsage {
-    /// The normalized usage, or `None` when the server reported no counts.
-    pub(super) fn normalize(&self) -> Option<Usage> {
+    /// The normalized usage, or `None` when the server reported no counts. With
+    /// `reasoning_apart` (xAI), `completion_tokens` excludes the reasoning tokens, which are
+    /// added to `output_tokens`; elsewhere they are already part of it.
+    pub(super) fn normalize(&self, reasoning_apart: bool) -> Option<Usage> {
         if self.prompt_tokens.is_none() && self.completion_tokens.is_none() {
             return None;
         }
+        let reasoning = self
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0);
+        let completion = self.completion_tokens.unwrap_or(0);
         let cached = self
             .prompt_tokens_details
             .as_ref()
@@ -105,14 +199,14 @@ impl WireUsage {
             .unwrap_or(0);
         Some(Usage {
             input_tokens: self.prompt_tokens.unwrap_or(0),
-            output_tokens: self.completion_tokens.unwrap_or(0),
+            output_tokens: if reasoning_apart {
+                completion + reasoning
+            } else {
+                completion
+            },
             cached_input_tokens: cached,
             cache_creation_input_tokens: 0,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
+            reasoning_tokens: reasoning,
         })
     }
 }
@@ -130,7 +224,11 @@ pub(super) fn finish_reason(reason: &str) -> Option<FinishReason> {
 }
 
 /// Decodes a complete answer.
-pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error> {
+pub(super) fn decode(
+    body: &[u8],
+    provider: &str,
+    reasoning_apart: bool,
+) -> Result<ChatResponse, Error> {
     // Leading blank lines (DeepSeek's keep-alive under load) are JSON whitespace.
     let completion: Completion<'_> = serde_json::from_slice(body)
         .map_err(|e| Error::decode(format!("malformed chat completion: {e}")).with_source(e))?;
@@ -152,7 +250,24 @@ pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error>
     });
     let mut message = Message::new(Role::Assistant);
     let mut finish = choice.finish_reason.as_deref().and_then(finish_reason);
-    match (wire.content, wire.refusal) {
+    let mut reasoning = wire.reasoning_content.or(wire.reasoning);
+    let content = match wire.content {
+        None => None,
+        Some(Content::Text(text)) => Some(text.into_owned()),
+        Some(parts) => {
+            // Mistral's parts: text parts are the answer, thinking parts its reasoning.
+            let mut text = String::new();
+            parts.for_each(&mut |thinking, piece| {
+                if thinking {
+                    reasoning.get_or_insert_with(String::new).push_str(&piece);
+                } else {
+                    text.push_str(&piece);
+                }
+            });
+            Some(text)
+        }
+    };
+    match (content, wire.refusal) {
         (Some(text), _) if !text.is_empty() => message.content.push(ContentPart::Text(text)),
         (_, Some(refusal)) if !refusal.is_empty() => {
             message.content.push(ContentPart::Text(refusal));
@@ -171,10 +286,7 @@ pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error>
             function.arguments.unwrap_or_default(),
         ));
     }
-    let reasoning = wire
-        .reasoning_content
-        .or(wire.reasoning)
-        .filter(|r| !r.is_empty());
+    let reasoning = reasoning.filter(|r| !r.is_empty());
     message.reasoning = reasoning.clone();
     let finish_reason = finish.unwrap_or(if message.tool_calls.is_empty() {
         FinishReason::Stop
@@ -188,7 +300,10 @@ pub(super) fn decode(body: &[u8], provider: &str) -> Result<ChatResponse, Error>
         message,
         reasoning,
         finish_reason,
-        usage: completion.usage.as_ref().and_then(WireUsage::normalize),
+        usage: completion
+            .usage
+            .as_ref()
+            .and_then(|u| u.normalize(reasoning_apart)),
         cost: completion.usage.as_ref().and_then(|u| u.cost),
         route: None,
     })
@@ -249,18 +364,34 @@ pub(super) fn detail_from_error_value(error: &Value) -> ErrorDetail {
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (400..600).contains(c));
+    let message = text_field("message");
     let kind = [code.as_deref(), kind_name.as_deref()]
         .into_iter()
         .flatten()
         .find_map(kind_for_code)
         .or(status_code.map(kind_for_status));
+    // DeepSeek (and vLLM) say it only in the message, with the generic `invalid_request_error`:
+    // "This model's maximum context length is 65536 tokens. However, you requested …".
+    let kind = match kind {
+        None | Some(ErrorKind::InvalidRequest)
+            if message.as_deref().is_some_and(is_context_length_message) =>
+        {
+            Some(ErrorKind::ContextLength)
+        }
+        kind => kind,
+    };
     ErrorDetail {
         recognized: true,
-        message: text_field("message"),
+        message,
         code: code.or(kind_name),
         kind,
         retry_after: None,
     }
+}
+
+/// Whether an error message says the prompt does not fit the model's context window.
+fn is_context_length_message(message: &str) -> bool {
+    message.contains("maximum context length is")
 }
 
 /// OpenAI-format error codes and types that say more than the status does.

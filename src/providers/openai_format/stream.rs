@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::response::{WireUsage, detail_from_error_value, finish_reason};
+use super::response::{Content, WireUsage, detail_from_error_value, finish_reason};
 use crate::error::{Error, ErrorKind};
 use crate::providers::serde_util::{first, opt_cow};
 use crate::transport::{SseEvent, StreamDecoder, StreamOut};
@@ -41,8 +41,9 @@ struct ChunkChoice<'a> {
 
 #[derive(Deserialize)]
 struct ChunkDelta<'a> {
-    #[serde(default, borrow, deserialize_with = "opt_cow")]
-    content: Option<Cow<'a, str>>,
+    /// A string, or (Mistral) an array of text and thinking parts.
+    #[serde(default, borrow)]
+    content: Option<Content<'a>>,
     #[serde(default, borrow, deserialize_with = "opt_cow")]
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "opt_cow")]
@@ -78,6 +79,44 @@ pub(super) struct OpenAiStream {
     /// A `refusal` arrived: the answer ends as `ContentFilter` whatever `finish_reason` says
     /// (OpenAI sends `stop`), as a non-streamed refusal does.
     refused: bool,
+    /// The server counts reasoning tokens apart from `completion_tokens` (xAI).
+    reasoning_apart: bool,
+    /// How many tool calls the turn has had (one more than the highest index).
+    calls: usize,
+    /// The index and id of the last tool-call fragment, for fragments without `index`.
+    last_call: Option<(usize, Option<String>)>,
+}
+
+impl OpenAiStream {
+    /// The index of a tool-call fragment. Without `index` (Mistral), a fragment with no id or
+    /// the last call's id continues the last call, and one with a new id is the next call.
+    fn call_index(&mut self, index: Option<usize>, id: Option<&str>) -> usize {
+        let index = match (index, &self.last_call) {
+            (Some(index), _) => index,
+            (None, Some((last, last_id))) if id.is_none() || id == last_id.as_deref() => *last,
+            (None, _) => self.calls,
+        };
+        self.calls = self.calls.max(index + 1);
+        match &mut self.last_call {
+            Some((last, last_id)) if *last == index => {
+                if let Some(id) = id
+                    && last_id.as_deref() != Some(id)
+                {
+                    *last_id = Some(id.to_owned());
+                }
+            }
+            _ => self.last_call = Some((index, id.map(str::to_owned))),
+        }
+        index
+    }
+
+    /// A decoder; `reasoning_apart` as for [`WireUsage::normalize`].
+    pub(super) fn new(reasoning_apart: bool) -> Self {
+        OpenAiStream {
+            reasoning_apart,
+            ..OpenAiStream::default()
+        }
+    }
 }
 
 fn non_empty(s: Option<Cow<'_, str>>) -> Option<String> {
@@ -116,21 +155,35 @@ impl StreamDecoder for OpenAiStream {
                 if let Some(r) = non_empty(delta.reasoning_content.or(delta.reasoning)) {
                     out.push(Delta::Reasoning(r));
                 }
-                if let Some(t) = non_empty(delta.content) {
-                    out.push(Delta::Text(t));
+                match delta.content {
+                    Some(Content::Text(t)) => {
+                        if let Some(t) = non_empty(Some(t)) {
+                            out.push(Delta::Text(t));
+                        }
+                    }
+                    Some(parts) => parts.for_each(&mut |thinking, piece| {
+                        let piece = piece.into_owned();
+                        out.push(if thinking {
+                            Delta::Reasoning(piece)
+                        } else {
+                            Delta::Text(piece)
+                        });
+                    }),
+                    None => {}
                 }
                 if let Some(t) = non_empty(delta.refusal) {
                     self.refused = true;
                     out.push(Delta::Text(t));
                 }
-                for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
+                for call in delta.tool_calls.into_iter().flatten() {
                     let (name, arguments) = match call.function {
                         Some(f) => (non_empty(f.name), f.arguments.map(Cow::into_owned)),
                         None => (None, None),
                     };
+                    let id = non_empty(call.id);
                     out.push(Delta::ToolCall {
-                        index: call.index.unwrap_or(pos),
-                        id: non_empty(call.id),
+                        index: self.call_index(call.index, id.as_deref()),
+                        id,
                         name,
                         arguments: arguments.unwrap_or_default(),
                     });
@@ -145,7 +198,7 @@ impl StreamDecoder for OpenAiStream {
             }
         }
         if let Some(usage) = &chunk.usage {
-            if let Some(normalized) = usage.normalize() {
+            if let Some(normalized) = usage.normalize(self.reasoning_apart) {
                 out.push(Delta::Usage(normalized));
             }
             if usage.cost.is_some() {

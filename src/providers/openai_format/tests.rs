@@ -480,6 +480,7 @@ fn decode_tolerates_missing_and_null_fields() {
     let r = decode(
         br#"{"choices":[{"message":{"content":null,"tool_calls":null},"finish_reason":null}],"usage":null}"#,
         "p",
+        false,
     )
     .unwrap();
     assert_eq!(r.id, "");
@@ -491,11 +492,12 @@ fn decode_tolerates_missing_and_null_fields() {
     let r = decode(
         br#"{"choices":[{"message":{"content":"x"},"finish_reason":"eos"}]}"#,
         "p",
+        false,
     )
     .unwrap();
     assert_eq!(r.finish_reason, FinishReason::Other("eos".into()));
     // No choice at all is a decode error.
-    let err = decode(br#"{"id":"x","choices":[]}"#, "p").unwrap_err();
+    let err = decode(br#"{"id":"x","choices":[]}"#, "p", false).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
 }
 
