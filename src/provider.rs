@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::types::{ChatRequest, ChatResponse, ChatStream, MediaCache};
 
 /// A chat model service: one provider, or a [`Router`](crate::router::Router) over many.
 ///
@@ -97,6 +97,9 @@ pub struct CallOptions<'a> {
     /// The instant by which the whole call (a stream's body included) must end. The earlier of
     /// this and the request's own [`timeout`](ChatRequest::timeout) applies.
     pub deadline: Option<Instant>,
+    /// Images fetched from URLs for this request, shared by all its attempts (the router passes
+    /// one per request), so that a retry or hedge does not fetch them again.
+    pub media: Option<&'a MediaCache>,
 }
 
 impl<'a> CallOptions<'a> {
@@ -140,7 +143,14 @@ impl<'a> CallOptions<'a> {
         self
     }
 
-    /// Whether the options change nothing.
+    /// Shares fetched images across the attempts of one request.
+    #[must_use]
+    pub fn media(mut self, media: &'a MediaCache) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// Whether the options change nothing (a media cache changes nothing of the request).
     pub fn is_empty(&self) -> bool {
         self.model.is_none()
             && self.temperature.is_none()

@@ -26,6 +26,15 @@ fn gemini(server: &MockServer) -> Gemini {
         .unwrap()
 }
 
+/// A provider that fetches image URLs, also from 127.0.0.1 (where the mock servers are).
+fn fetching(server: &MockServer) -> modelgate::providers::GeminiBuilder {
+    Gemini::builder()
+        .api_key(KEY)
+        .base_url(server.url())
+        .fetch_image_urls(true)
+        .allow_private_image_hosts(true)
+}
+
 /// Every delta of a stream, and the error that ended it, if any.
 async fn drain(provider: &Gemini, req: &ChatRequest) -> (Vec<Delta>, Option<Error>) {
     support::drain(provider.chat_stream(req).await.unwrap()).await
@@ -604,7 +613,7 @@ async fn url_images_are_fetched_and_sent_inline() {
             ContentPart::image_url(url.clone()),
             ContentPart::image_url(url),
         ]);
-        gemini(&server).chat(&req).await.unwrap();
+        fetching(&server).build().unwrap().chat(&req).await.unwrap();
         let received = server.received();
         assert_eq!(received.len(), 2, "one fetch for two uses of one URL");
         let fetch = &received[0];
@@ -651,12 +660,7 @@ async fn failed_image_fetches_are_clear_errors() {
             seed,
         )
         .await;
-        let provider = Gemini::builder()
-            .api_key(KEY)
-            .base_url(server.url())
-            .max_image_bytes(4096)
-            .build()
-            .unwrap();
+        let provider = fetching(&server).max_image_bytes(4096).build().unwrap();
         let req = |path: &str| {
             ChatRequest::new("gemini-2.5-flash").user_parts([ContentPart::image_url(format!(
                 "{}{path}?token=QUERY-SECRET",
@@ -684,7 +688,7 @@ async fn failed_image_fetches_are_clear_errors() {
 }
 
 #[tokio::test]
-async fn unreachable_image_hosts_are_network_errors_and_fetching_can_be_off() {
+async fn unreachable_image_hosts_are_the_callers_problem_and_fetching_can_be_off() {
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
@@ -692,9 +696,20 @@ async fn unreachable_image_hosts_are_network_errors_and_fetching_can_be_off() {
     let server = MockServer::start(vec![]).await;
     let req = ChatRequest::new("gemini-2.5-flash")
         .user_parts([ContentPart::image_url(format!("http://{closed}/cat.png"))]);
-    let err = gemini(&server).chat(&req).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Network);
-    assert!(err.is_retryable());
+    let err = fetching(&server)
+        .build()
+        .unwrap()
+        .chat(&req)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(
+        err.message().contains("cannot connect"),
+        "{}",
+        err.message()
+    );
+    assert!(!err.is_retryable());
+    assert!(!err.is_provider_health_failure());
 
     let off = Gemini::builder()
         .api_key(KEY)
@@ -748,4 +763,100 @@ async fn builder_checks_and_base_url_forms() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn image_urls_are_refused_by_default() {
+    let server = MockServer::start(vec![image(PNG, Some("image/png"), false)]).await;
+    let req = ChatRequest::new("gemini-2.5-flash")
+        .user_parts([ContentPart::image_url(format!("{}/cat.png", server.url()))]);
+    let err = gemini(&server).chat(&req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert!(
+        err.message().contains("fetch_image_urls"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("data:"), "{}", err.message());
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn loopback_image_hosts_are_refused_unless_allowed() {
+    let server = MockServer::start(vec![image(PNG, Some("image/png"), false)]).await;
+    let provider = Gemini::builder()
+        .api_key(KEY)
+        .base_url(server.url())
+        .fetch_image_urls(true)
+        .build()
+        .unwrap();
+    let port = server.addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/cat.png"),
+        format!("http://localhost:{port}/cat.png"),
+        format!("http://[::ffff:127.0.0.1]:{port}/cat.png"),
+        format!("http://2130706433:{port}/cat.png"),
+    ] {
+        let req = ChatRequest::new("gemini-2.5-flash").user_parts([ContentPart::image_url(&url)]);
+        let err = provider.chat(&req).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{url}: {err}");
+        assert!(!err.is_provider_health_failure());
+        assert!(
+            err.message().contains("allow_private_image_hosts"),
+            "{}",
+            err.message()
+        );
+    }
+    assert!(server.received().is_empty(), "no connection was made");
+}
+
+#[tokio::test]
+async fn too_many_image_urls_are_refused_before_fetching() {
+    let server = MockServer::start(vec![]).await;
+    let provider = Gemini::builder()
+        .api_key(KEY)
+        .base_url(server.url())
+        .fetch_image_urls(true)
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("gemini-2.5-flash")
+        .user_parts((0..17).map(|i| ContentPart::image_url(format!("{}/{i}.png", server.url()))));
+    let err = provider.chat(&req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert!(err.message().contains("16"), "{}", err.message());
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_routers_retries_share_one_image_fetch() {
+    use modelgate::router::{RetryPolicy, Router, Target};
+    use std::sync::Arc;
+    // One server plays both the image host and Gemini: the image, a 503, then the answer.
+    let server = MockServer::start(vec![
+        image(PNG, Some("image/png"), false),
+        Canned::fixture("gemini/error_503.http"),
+        Canned::fixture("gemini/text.http"),
+    ])
+    .await;
+    let provider = Arc::new(fetching(&server).build().unwrap());
+    let router = Router::builder()
+        .route("vision", [Target::new(provider, "gemini-2.5-flash")])
+        .retry(
+            RetryPolicy::default()
+                .with_max_retries(1)
+                .with_base_delay(Duration::ZERO),
+        )
+        .build()
+        .unwrap();
+    let url = format!("{}/img/cat.png", server.url());
+    let req = ChatRequest::new("vision").user_parts([ContentPart::image_url(url)]);
+    router.chat(&req).await.unwrap();
+    let received = server.received();
+    let fetches = received.iter().filter(|r| r.method == "GET").count();
+    let calls = received.iter().filter(|r| r.method == "POST").count();
+    assert_eq!(
+        (fetches, calls),
+        (1, 2),
+        "the retry reuses the fetched image"
+    );
 }

@@ -17,6 +17,7 @@ use super::stats::TargetStats;
 use super::target::Target;
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallOptions, ChatProvider};
+use crate::types::MediaCache;
 use crate::types::stream::StreamEnd;
 use crate::types::{
     Attempt, AttemptOutcome, AttemptReason, ChatRequest, ChatResponse, ChatStream, Delta, RouteInfo,
@@ -117,6 +118,13 @@ fn health_outcome(err: &Error, now: Instant, deadline: Option<Instant>) -> Outco
     } else {
         Outcome::of_error(err)
     }
+}
+
+/// The request one attempt serves, and the images its attempts share.
+#[derive(Clone, Copy)]
+struct Job<'r> {
+    req: &'r ChatRequest,
+    media: Option<&'r MediaCache>,
 }
 
 /// Which call the request is.
@@ -314,6 +322,7 @@ impl Shared {
                 let outer = CallOptions {
                     model: None,
                     deadline: None,
+                    media: None,
                     ..*opts
                 };
                 overridden = outer.apply(req).into_owned();
@@ -327,16 +336,28 @@ impl Shared {
             route = %name,
             stream = call == Call::Stream,
         );
-        self.run_route(req, name, opts.deadline, call, route, targets)
+        // Images fetched from URLs are shared by all attempts of the request.
+        let own_media;
+        let media = match opts.media {
+            Some(media) => Some(media),
+            None if req.has_images() => {
+                own_media = MediaCache::new();
+                Some(&own_media)
+            }
+            None => None,
+        };
+        self.run_route(req, name, opts.deadline, media, call, route, targets)
             .instrument(span)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_route(
         &self,
         req: &ChatRequest,
         name: &str,
         outer_deadline: Option<Instant>,
+        media: Option<&MediaCache>,
         call: Call,
         route: Option<&Route>,
         targets: &[usize],
@@ -406,8 +427,16 @@ impl Shared {
                         tally.called[pos] = true;
                         let result = self
                             .hedged_attempt(
-                                route, targets, pos, admission, req, call, reason, deadline,
-                                &mut tally, &mut log,
+                                route,
+                                targets,
+                                pos,
+                                admission,
+                                Job { req, media },
+                                call,
+                                reason,
+                                deadline,
+                                &mut tally,
+                                &mut log,
                             )
                             .await;
                         match result {
@@ -692,7 +721,7 @@ impl Shared {
         targets: &[usize],
         pos: usize,
         admission: Admission<'s>,
-        req: &ChatRequest,
+        job: Job<'_>,
         call: Call,
         reason: AttemptReason,
         deadline: Option<Instant>,
@@ -714,7 +743,7 @@ impl Shared {
         };
         let (Some(delay), Some(route)) = (delay, route) else {
             let (result, record) = self
-                .attempt(primary_slot, admission, req, call, reason, deadline)
+                .attempt(primary_slot, admission, job, call, reason, deadline)
                 .await;
             return settle(result, record, primary_slot, Instant::now(), log);
         };
@@ -728,7 +757,7 @@ impl Shared {
         }
         let start = |index: usize, slot: usize, admission: Admission<'s>, reason: AttemptReason| async move {
             let outcome = self
-                .attempt(slot, admission, req, call, reason, deadline)
+                .attempt(slot, admission, job, call, reason, deadline)
                 .await;
             (index, outcome)
         };
@@ -846,7 +875,7 @@ impl Shared {
         &self,
         slot_index: usize,
         admission: Admission<'_>,
-        req: &ChatRequest,
+        job: Job<'_>,
         call: Call,
         reason: AttemptReason,
         deadline: Option<Instant>,
@@ -861,7 +890,7 @@ impl Shared {
         // The provider gets the request's deadline, not the whole timeout again: it is what
         // bounds a stream's body once the stream has been handed to the caller. The request is
         // borrowed; only what the target changes travels beside it.
-        let opts = target.call_options(deadline);
+        let opts = target.call_options(deadline, job.media);
         let provider: &Arc<dyn ChatProvider> = &target.provider;
         let first_delta_timeout = target
             .first_delta_timeout
@@ -869,10 +898,10 @@ impl Shared {
         let call_fut = async {
             match call {
                 Call::Chat => provider
-                    .chat_with(req, &opts)
+                    .chat_with(job.req, &opts)
                     .await
                     .map(|r| Answer::Chat(Box::new(r))),
-                Call::Stream => preflight(provider.as_ref(), req, &opts, first_delta_timeout)
+                Call::Stream => preflight(provider.as_ref(), job.req, &opts, first_delta_timeout)
                     .await
                     .map(Answer::Stream),
             }

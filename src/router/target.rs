@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::provider::CallOptions;
 use crate::provider::ChatProvider;
+use crate::types::MediaCache;
 
 /// One place a route can send a request: a provider and the model to ask it for.
 ///
@@ -98,13 +99,18 @@ impl Target {
     }
 
     /// What this target changes of a request: its model and its overrides, and the deadline.
-    pub(crate) fn call_options(&self, deadline: Option<tokio::time::Instant>) -> CallOptions<'_> {
+    pub(crate) fn call_options<'a>(
+        &'a self,
+        deadline: Option<tokio::time::Instant>,
+        media: Option<&'a MediaCache>,
+    ) -> CallOptions<'a> {
         CallOptions {
             model: Some(&self.model),
             temperature: self.temperature,
             max_tokens: self.max_tokens,
             extra: &self.extra,
             deadline,
+            media,
         }
     }
 

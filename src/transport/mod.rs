@@ -3,6 +3,9 @@
 //! [`ChatStream`]. Provider modules only translate (see [`Dialect`]).
 
 mod error_map;
+// Only Gemini needs image bytes inline for now; other providers pass image URLs on.
+#[cfg(feature = "gemini")]
+pub(crate) mod images;
 pub(crate) mod retry_after;
 pub(crate) mod sse;
 mod stream;

@@ -1,5 +1,6 @@
 //! The normalized request, response and stream types shared by every provider.
 
+pub(crate) mod media;
 pub(crate) mod message;
 pub(crate) mod request;
 pub(crate) mod response;
@@ -8,6 +9,7 @@ pub(crate) mod stream;
 pub(crate) mod tool;
 pub(crate) mod usage;
 
+pub use media::MediaCache;
 pub use message::{ContentPart, ImageSource, Message, ReasoningBlock, Role};
 pub use request::{ChatRequest, Reasoning, ReasoningEffort, ResponseFormat};
 pub use response::{ChatResponse, FinishReason};

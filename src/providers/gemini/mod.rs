@@ -11,34 +11,29 @@
 //!
 //! How requests and answers are mapped is documented on [`Gemini`].
 
-mod fetch;
 mod request;
 mod response;
 mod schema;
 mod stream;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
-use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::provider::{CallOptions, ChatProvider};
 use crate::providers::common::{Auth, Settings, common_builder_methods};
-use crate::providers::http::HttpProvider;
-use crate::transport::{Call, Dialect, ErrorDetail, StreamDecoder, WireRequest};
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::transport::images::{self, ImageFetcher, ImageOptions};
+use crate::transport::{Call, Dialect, Endpoint, ErrorDetail, StreamDecoder, WireRequest};
+use crate::types::media::InlineImages;
+use crate::types::{ChatRequest, ChatResponse, ChatStream, MediaCache};
 
 /// The Gemini API's base URL (without the API version, which the paths carry).
 pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
 /// The provider name on responses and errors.
 const PROVIDER: &str = "gemini";
-
-/// The default cap on one fetched image: 20 MiB (Gemini's limit for a whole inline request).
-const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 
 /// Google's Gemini models (`gemini-2.5-flash`, `gemini-2.5-pro`, `gemini-3-pro-preview`, …)
 /// through the Gemini API, with the key in the `x-goog-api-key` header.
@@ -61,9 +56,15 @@ const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 ///   become `systemInstruction`; tool results become `functionResponse` parts of a `user` turn.
 ///   Consecutive turns of one role are merged into one, and empty turns are left out.
 /// - **Media.** Images and audio go as `inlineData` (audio as `audio/<format>`). Base64 data
-///   and `data:` URLs are sent as they are; an `http(s)` image URL is fetched first with the
-///   provider's client, without the API key, within the request's deadline (see
-///   [`GeminiBuilder::max_image_bytes`] and [`GeminiBuilder::fetch_image_urls`]).
+///   and `data:` URLs are sent as they are. Gemini cannot read an `http(s)` image URL itself:
+///   by default such a URL fails the request with `ErrorKind::InvalidRequest` (fetching URLs
+///   for a caller is server-side request forgery in a gateway). With
+///   [`GeminiBuilder::fetch_image_urls`] the provider fetches each image first, without the API
+///   key, from public addresses only (see [`GeminiBuilder::allow_private_image_hosts`]), within
+///   caps on count and size ([`GeminiBuilder::max_image_urls`],
+///   [`GeminiBuilder::max_image_bytes`], [`GeminiBuilder::max_total_image_bytes`]) and time
+///   ([`GeminiBuilder::image_fetch_timeout`]), and sends the bytes inline. A failed fetch is
+///   `InvalidRequest` too: it is not retried and does not count against Gemini's health.
 /// - **Tools.** `functionDeclarations` with the JSON Schema cleaned to the OpenAPI subset
 ///   Gemini accepts: `$schema`, `$id`, `additionalProperties`, `default`, `examples`, `strict`
 ///   and other unknown keywords are dropped; local `$ref`s are inlined (a recursive one becomes
@@ -107,18 +108,25 @@ const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 ///   only a hard quota (per day, zero, out of credit) is `QuotaExceeded`.
 #[derive(Debug)]
 pub struct Gemini {
-    http: HttpProvider,
-    fetch_images: bool,
-    max_image_bytes: usize,
+    endpoint: Endpoint,
+    images: ImageFetcher,
 }
 
 /// Builds a [`Gemini`] provider. Setters never fail; [`GeminiBuilder::build`] checks.
 #[must_use]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GeminiBuilder {
     settings: Settings,
-    fetch_images: Option<bool>,
-    max_image_bytes: Option<usize>,
+    images: ImageOptions,
+}
+
+impl Default for GeminiBuilder {
+    fn default() -> Self {
+        GeminiBuilder {
+            settings: Settings::default(),
+            images: ImageOptions::new(PROVIDER, "GeminiBuilder"),
+        }
+    }
 }
 
 impl Gemini {
@@ -139,55 +147,79 @@ impl Gemini {
         .build()
     }
 
-    /// The request to send: `req` itself, or a copy whose `http(s)` image URLs are replaced by
-    /// the images' bytes. Fetching counts against the request's overall deadline; the copy
-    /// carries what is left of it.
-    async fn prepare<'r>(&self, req: &'r ChatRequest) -> Result<Cow<'r, ChatRequest>, Error> {
-        if !self.fetch_images || !fetch::has_remote_images(req) {
-            return Ok(Cow::Borrowed(req));
-        }
-        let total = req.timeout.or(self.http.endpoint.timeouts.total);
-        let started = Instant::now();
-        let fetch = fetch::inline_remote_images(
-            &self.http.endpoint.client,
-            req,
-            self.max_image_bytes,
-            self.http.endpoint.timeouts.first_byte,
-        );
-        let mut prepared = match total {
-            Some(limit) => tokio::time::timeout(limit, fetch)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::timeout(format!(
-                        "the images were not fetched within {limit:?}"
-                    )))
-                }),
-            None => fetch.await,
-        }
-        .map_err(|e| e.with_provider(PROVIDER))?;
-        if let Some(limit) = total {
-            let left = limit.saturating_sub(started.elapsed());
-            prepared.timeout = Some(left.max(Duration::from_millis(1)));
-        }
-        Ok(Cow::Owned(prepared))
+    /// The dialect for one call of `req`: its `http(s)` image URLs fetched (through `cache`
+    /// when given, so that all attempts of one request share one fetch of each image).
+    ///
+    /// # Errors
+    /// `ErrorKind::InvalidRequest` when an image URL is refused or cannot be fetched.
+    async fn dialect(
+        &self,
+        req: &ChatRequest,
+        cache: Option<&MediaCache>,
+    ) -> Result<GeminiDialect, Error> {
+        let images = images::resolve_images(&self.images, req, cache)
+            .await
+            .map_err(|e| e.with_provider(PROVIDER))?;
+        Ok(GeminiDialect { images })
     }
 }
 
 impl GeminiBuilder {
     common_builder_methods!();
 
-    /// Caps the size of an image fetched from an `http(s)` URL (default 20 MiB). A larger image
-    /// fails the request with `ErrorKind::InvalidRequest`. Checked by `build()` (must not be 0).
-    pub fn max_image_bytes(mut self, max: usize) -> Self {
-        self.max_image_bytes = Some(max);
+    /// Whether `http(s)` image URLs are fetched and sent inline (default `false`: such a URL
+    /// fails the request with `ErrorKind::InvalidRequest`, whose message says to send the bytes
+    /// or a `data:` URL instead). Fetching is done with a dedicated HTTP client (not the one
+    /// given to `http_client`), without the API key, proxies or `Referer`, following at most 5
+    /// redirects, from public addresses only unless [`GeminiBuilder::allow_private_image_hosts`]
+    /// says otherwise. Turn it on only when the callers may make the server fetch URLs.
+    pub fn fetch_image_urls(mut self, fetch: bool) -> Self {
+        self.images.enabled = fetch;
         self
     }
 
-    /// Whether `http(s)` image URLs are fetched and sent inline (the default), or refused with
-    /// `ErrorKind::InvalidRequest`. A gateway that serves untrusted callers may turn fetching
-    /// off so that it never requests URLs on their behalf.
-    pub fn fetch_image_urls(mut self, fetch: bool) -> Self {
-        self.fetch_images = Some(fetch);
+    /// Whether image URLs may point at non-public addresses (default `false`): private
+    /// (`10/8`, `172.16/12`, `192.168/16`, `fc00::/7`), loopback, link-local (`169.254/16`,
+    /// `fe80::/10`), shared/CGNAT (`100.64/10`), unspecified, multicast, documentation and
+    /// other reserved addresses, also inside IPv6 (`::ffff:10.0.0.1`). The check applies to
+    /// the addresses a host name resolves to, to IP literals and to every redirect; a refused
+    /// image fails the request with `ErrorKind::InvalidRequest` before any connection to it.
+    /// Allow them only when every caller is trusted (tests, an internal deployment).
+    pub fn allow_private_image_hosts(mut self, allow: bool) -> Self {
+        self.images.allow_private = allow;
+        self
+    }
+
+    /// Caps how many distinct image URLs one request may have (default 16). A request with
+    /// more fails with `ErrorKind::InvalidRequest` before anything is fetched. Checked by
+    /// `build()` (must not be 0).
+    pub fn max_image_urls(mut self, max: usize) -> Self {
+        self.images.max_urls = max;
+        self
+    }
+
+    /// Caps the size of one image fetched from an `http(s)` URL (default 20 MiB). A larger
+    /// image fails the request with `ErrorKind::InvalidRequest`; reading stops as soon as the
+    /// cap is passed. Checked by `build()` (must not be 0).
+    pub fn max_image_bytes(mut self, max: usize) -> Self {
+        self.images.max_image_bytes = max;
+        self
+    }
+
+    /// Caps the size of all the images fetched for one request together (default 20 MiB,
+    /// Gemini's limit for a whole request with inline data). More fails the request with
+    /// `ErrorKind::InvalidRequest`; reading stops as soon as the cap is passed. Checked by
+    /// `build()` (must not be 0).
+    pub fn max_total_image_bytes(mut self, max: usize) -> Self {
+        self.images.max_total_bytes = max;
+        self
+    }
+
+    /// Limits the time one image fetch may take, body included (default 30 s; a request's own
+    /// [`ChatRequest::timeout`](crate::ChatRequest::timeout) shortens it). A slower image fails
+    /// the request with `ErrorKind::InvalidRequest`. Checked by `build()` (must not be 0).
+    pub fn image_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.images.timeout = timeout;
         self
     }
 
@@ -195,14 +227,9 @@ impl GeminiBuilder {
     ///
     /// # Errors
     /// `ErrorKind::Config` when no API key was given, the base URL is not an http(s) URL, a
-    /// header is invalid, a timeout is zero or `max_image_bytes` is zero.
+    /// header is invalid, a timeout (`image_fetch_timeout` included) is zero, an image cap is
+    /// zero, or the image-fetching client cannot be built.
     pub fn build(mut self) -> Result<Gemini, Error> {
-        let max_image_bytes = self.max_image_bytes.unwrap_or(DEFAULT_MAX_IMAGE_BYTES);
-        if max_image_bytes == 0 {
-            return Err(Error::config(
-                "gemini: max_image_bytes must be greater than zero",
-            ));
-        }
         if let Some(base) = &mut self.settings.base_url {
             let trimmed = base.trim().trim_end_matches('/');
             if let Some(stripped) = trimmed.strip_suffix("/v1beta") {
@@ -216,11 +243,11 @@ impl GeminiBuilder {
             true,
             HeaderMap::new(),
         )?;
-        Ok(Gemini {
-            http: HttpProvider::new(endpoint, GeminiDialect),
-            fetch_images: self.fetch_images.unwrap_or(true),
-            max_image_bytes,
-        })
+        let images = ImageFetcher::new(ImageOptions {
+            connect_timeout: endpoint.timeouts.connect,
+            ..self.images
+        })?;
+        Ok(Gemini { endpoint, images })
     }
 }
 
@@ -238,13 +265,15 @@ impl ChatProvider for Gemini {
         self.chat_stream_with(req, &CallOptions::default()).await
     }
 
+    /// Fetches the request's image URLs (once per request when the options carry the router's
+    /// [`MediaCache`]), then sends the call.
     async fn chat_with(
         &self,
         req: &ChatRequest,
         opts: &CallOptions<'_>,
     ) -> Result<ChatResponse, Error> {
-        let req = self.prepare(req).await?;
-        self.http.chat(&req, opts).await
+        let dialect = self.dialect(req, opts.media).await?;
+        self.endpoint.chat(&dialect, &Call::new(req, opts)).await
     }
 
     async fn chat_stream_with(
@@ -252,14 +281,19 @@ impl ChatProvider for Gemini {
         req: &ChatRequest,
         opts: &CallOptions<'_>,
     ) -> Result<ChatStream, Error> {
-        let req = self.prepare(req).await?;
-        self.http.chat_stream(&req, opts).await
+        let dialect = self.dialect(req, opts.media).await?;
+        self.endpoint
+            .chat_stream(&dialect, &Call::new(req, opts))
+            .await
     }
 }
 
-/// The Gemini wire format: pure translation.
-#[derive(Debug, Clone, Copy)]
-struct GeminiDialect;
+/// The Gemini wire format: pure translation, for one call (it holds that call's fetched
+/// images).
+#[derive(Debug, Default)]
+struct GeminiDialect {
+    images: InlineImages,
+}
 
 impl Dialect for GeminiDialect {
     fn provider(&self) -> &str {
@@ -267,7 +301,7 @@ impl Dialect for GeminiDialect {
     }
 
     fn encode(&self, call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
-        request::encode_call(call, stream)
+        request::encode_call(call, stream, &self.images)
     }
 
     fn decode(&self, body: &[u8]) -> Result<ChatResponse, Error> {

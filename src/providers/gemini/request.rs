@@ -8,9 +8,11 @@ use serde_json::{Map, Value};
 use super::schema;
 use crate::error::{Error, ErrorKind};
 use crate::providers::http::json_body;
+use crate::transport::images::is_http_url;
 use crate::transport::{Call, WireRequest};
 #[cfg(test)]
 use crate::types::ChatRequest;
+use crate::types::media::InlineImages;
 use crate::types::{
     ContentPart, ImageSource, Message, Reasoning, ReasoningEffort, ResponseFormat, Role, ToolChoice,
 };
@@ -174,12 +176,25 @@ pub(super) fn model_id(model: &str) -> Result<&str, Error> {
 
 /// [`encode_call`] with no per-call options, for tests.
 #[cfg(test)]
-pub(super) fn encode(req: &crate::types::ChatRequest, stream: bool) -> Result<WireRequest, Error> {
-    encode_call(&Call::new(req, &crate::CallOptions::default()), stream)
+pub(super) fn encode(
+    req: &ChatRequest,
+    stream: bool,
+    images: &InlineImages,
+) -> Result<WireRequest, Error> {
+    encode_call(
+        &Call::new(req, &crate::CallOptions::default()),
+        stream,
+        images,
+    )
 }
 
-/// The path and JSON body for one call.
-pub(super) fn encode_call(call: &Call<'_>, stream: bool) -> Result<WireRequest, Error> {
+/// The path and JSON body for one call; its `http(s)` image URLs are sent as the bytes `images`
+/// holds for them (a URL missing there is an `InvalidRequest` error).
+pub(super) fn encode_call(
+    call: &Call<'_>,
+    stream: bool,
+    images: &InlineImages,
+) -> Result<WireRequest, Error> {
     let model = model_id(call.model())?;
     let path = if stream {
         format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
@@ -188,11 +203,11 @@ pub(super) fn encode_call(call: &Call<'_>, stream: bool) -> Result<WireRequest, 
     };
     Ok(WireRequest {
         path,
-        body: body(call, model)?,
+        body: body(call, model, images)?,
     })
 }
 
-fn body(call: &Call<'_>, model: &str) -> Result<Vec<u8>, Error> {
+fn body<'a>(call: &Call<'a>, model: &str, images: &'a InlineImages) -> Result<Vec<u8>, Error> {
     let req = call.req;
     let mut contents: Vec<Content<'_>> = Vec::new();
     let mut system: Vec<Part<'_>> = Vec::new();
@@ -213,8 +228,8 @@ fn body(call: &Call<'_>, model: &str) -> Result<Vec<u8>, Error> {
                 }
                 continue;
             }
-            Role::User => ("user", content_parts(m)?),
-            Role::Assistant => ("model", model_parts(m)?),
+            Role::User => ("user", content_parts(m, images)?),
+            Role::Assistant => ("model", model_parts(m, images)?),
             // Tool results go back in a user turn.
             Role::Tool => ("user", vec![function_response(m, &req.messages[..i])?]),
         };
@@ -358,13 +373,13 @@ fn inline_part<'a>(mime_type: impl Into<Cow<'a, str>>, data: &'a str) -> Part<'a
 }
 
 /// Text, images and audio of a user (or model) message.
-fn content_parts(m: &Message) -> Result<Vec<Part<'_>>, Error> {
+fn content_parts<'a>(m: &'a Message, images: &'a InlineImages) -> Result<Vec<Part<'a>>, Error> {
     let mut parts = Vec::with_capacity(m.content.len());
     for part in &m.content {
         match part {
             ContentPart::Text(t) if t.is_empty() => {}
             ContentPart::Text(t) => parts.push(text_part(t)),
-            ContentPart::Image { source, .. } => parts.push(image_part(source)?),
+            ContentPart::Image { source, .. } => parts.push(image_part(source, images)?),
             ContentPart::Audio { data, format } => {
                 let mime = if format.contains('/') {
                     Cow::Borrowed(format.as_str())
@@ -378,7 +393,9 @@ fn content_parts(m: &Message) -> Result<Vec<Part<'_>>, Error> {
     Ok(parts)
 }
 
-fn image_part(source: &ImageSource) -> Result<Part<'_>, Error> {
+/// An image as `inlineData`: base64 bytes and `data:` URLs as they are, an `http(s)` URL as the
+/// bytes fetched for it.
+fn image_part<'a>(source: &'a ImageSource, images: &'a InlineImages) -> Result<Part<'a>, Error> {
     match source {
         ImageSource::Base64 { media_type, data } => Ok(inline_part(media_type.as_str(), data)),
         ImageSource::Url(url) => {
@@ -389,10 +406,14 @@ fn image_part(source: &ImageSource) -> Result<Part<'_>, Error> {
                 return Err(invalid("an image data: URL must be base64-encoded"));
             }
             if is_http_url(url) {
-                // The provider fetches these before encoding; only a direct encode meets one.
-                return Err(invalid(
-                    "Gemini needs image bytes inline; this image URL was not fetched",
-                ));
+                // The provider fetches these before encoding (or refuses the request when
+                // fetching is off); only a direct encode meets one that is missing.
+                return match images.get(url) {
+                    Some(image) => Ok(inline_part(image.media_type.as_str(), &image.data)),
+                    None => Err(invalid(
+                        "Gemini needs image bytes inline; this image URL was not fetched",
+                    )),
+                };
             }
             Err(invalid(
                 "an image URL must be http(s) or a base64 data: URL",
@@ -401,18 +422,12 @@ fn image_part(source: &ImageSource) -> Result<Part<'_>, Error> {
     }
 }
 
-/// Whether `url` is an `http://` or `https://` URL (the scheme in any case).
-pub(super) fn is_http_url(url: &str) -> bool {
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
-}
-
 /// An assistant turn: its text, then its function calls. A call's signature goes back on its
 /// `functionCall` part; the message's reasoning signature on its last text part (or, with no
 /// text, on its first call if that has none). Reasoning text (thought summaries) is not sent
 /// back: Gemini reads nothing from it.
-fn model_parts(m: &Message) -> Result<Vec<Part<'_>>, Error> {
-    let mut parts = content_parts(m)?;
+fn model_parts<'a>(m: &'a Message, images: &'a InlineImages) -> Result<Vec<Part<'a>>, Error> {
+    let mut parts = content_parts(m, images)?;
     let mut signature = m.reasoning_signature.as_deref().filter(|s| !s.is_empty());
     if let Some(sig) = signature
         && let Some(last_text) = parts.iter_mut().rev().find(|p| p.text.is_some())

@@ -3,12 +3,12 @@ use crate::types::{Tool, ToolCall};
 use serde_json::json;
 
 fn body_of(req: &ChatRequest) -> Value {
-    let wire = encode(req, false).unwrap();
+    let wire = encode(req, false, &InlineImages::default()).unwrap();
     serde_json::from_slice(&wire.body).unwrap()
 }
 
 fn err_of(req: &ChatRequest) -> Error {
-    encode(req, false).unwrap_err()
+    encode(req, false, &InlineImages::default()).unwrap_err()
 }
 
 #[test]
@@ -35,11 +35,11 @@ fn model_names_and_paths() {
     }
     let req = ChatRequest::new("models/gemini-2.5-flash").user("hi");
     assert_eq!(
-        encode(&req, false).unwrap().path,
+        encode(&req, false, &InlineImages::default()).unwrap().path,
         "/v1beta/models/gemini-2.5-flash:generateContent"
     );
     assert_eq!(
-        encode(&req, true).unwrap().path,
+        encode(&req, true, &InlineImages::default()).unwrap().path,
         "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     );
 }
@@ -128,6 +128,39 @@ fn images_and_audio_go_inline() {
         let req = ChatRequest::new("g").user_parts([ContentPart::image_url(url)]);
         assert_eq!(err_of(&req).kind(), ErrorKind::InvalidRequest, "{url}");
     }
+}
+
+#[test]
+fn fetched_images_are_looked_up_by_url() {
+    let url = "https://example.com/cat.png?sig=1";
+    let mut images = InlineImages::default();
+    images.insert(
+        url.to_owned(),
+        std::sync::Arc::new(crate::types::media::InlineImage {
+            media_type: "image/png".into(),
+            data: "iVBORw0KGgo=".into(),
+            size: 8,
+        }),
+    );
+    let req = ChatRequest::new("g")
+        .user_parts([ContentPart::image_url(url), ContentPart::text("and")])
+        .assistant("ok")
+        .user_parts([ContentPart::image_url(url)]);
+    let wire = encode(&req, false, &images).unwrap();
+    let body: Value = serde_json::from_slice(&wire.body).unwrap();
+    let inline = json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}});
+    assert_eq!(
+        body["contents"][0]["parts"],
+        json!([inline, {"text": "and"}])
+    );
+    assert_eq!(body["contents"][2]["parts"], json!([inline]));
+    // Another URL was not fetched.
+    let other =
+        ChatRequest::new("g").user_parts([ContentPart::image_url("https://example.com/dog.png")]);
+    assert_eq!(
+        encode(&other, false, &images).unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
 }
 
 #[test]
@@ -406,7 +439,8 @@ fn extra_fields_keep_our_numbers_exact() {
         .temperature(0.7)
         .top_p(0.9)
         .extra("cachedContent", json!("cachedContents/abc"));
-    let text = String::from_utf8(encode(&req, false).unwrap().body).unwrap();
+    let text =
+        String::from_utf8(encode(&req, false, &InlineImages::default()).unwrap().body).unwrap();
     assert_eq!(
         text,
         r#"{"cachedContent":"cachedContents/abc","contents":[{"parts":[{"text":"x"}],"role":"user"}],"generationConfig":{"temperature":0.7,"topP":0.9}}"#
