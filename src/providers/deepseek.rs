@@ -18,7 +18,7 @@ pub const DEEPSEEK_BASE_URL: &str = "https://api.deepseek.com";
 /// DeepSeek's chat models (`deepseek-chat`, `deepseek-reasoner`).
 ///
 /// The reasoning of `deepseek-reasoner` arrives as [`Delta::Reasoning`](crate::Delta) and
-/// [`ChatResponse::reasoning`]; keep it on the assistant [`Message`](crate::Message) of a
+/// [`ChatResponse::reasoning`](crate::ChatResponse::reasoning); keep it on the assistant [`Message`](crate::Message) of a
 /// tool-calling turn and it is sent back as `reasoning_content`, as the API expects in tool loops.
 /// HTTP 402 (insufficient balance) is `ErrorKind::QuotaExceeded`; 503 is `ErrorKind::Overloaded`.
 /// A 400 whose message says the prompt exceeds "the maximum context length" (DeepSeek sends no
