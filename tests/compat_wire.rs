@@ -827,3 +827,39 @@ fn a_custom_service_needs_a_valid_base_url() {
         .unwrap();
     assert_eq!(ok.name(), "x");
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_stream_true_is_folded_into_deltas() {
+    // vLLM-style servers behind some proxies answer a stream request with one JSON body.
+    let body = r#"{"id":"cmpl-1","object":"chat.completion","created":1,"model":"m",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"Hello there",
+        "tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
+        "finish_reason":"tool_calls"}],
+        "usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#;
+    let server = MockServer::start(vec![Canned::json(200, body)]).await;
+    let (deltas, err) = stream_of(&local(&server), "m").await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        deltas,
+        vec![
+            Delta::Text("Hello there".into()),
+            Delta::ToolCall {
+                index: 0,
+                id: Some("call_1".into()),
+                name: Some("f".into()),
+                arguments: "{\"a\":1}".into(),
+            },
+            Delta::Usage(Usage::new(5, 7)),
+            Delta::Finish(FinishReason::ToolCalls),
+        ]
+    );
+    // An error object in a 2xx body is still an error.
+    let server = MockServer::start(vec![Canned::json(
+        200,
+        r#"{"error":{"message":"model overloaded","type":"server_error","code":null}}"#,
+    )])
+    .await;
+    let req = ChatRequest::new("m").user("hi");
+    let err = local(&server).chat_stream(&req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+}

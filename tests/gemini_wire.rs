@@ -860,3 +860,40 @@ async fn a_routers_retries_share_one_image_fetch() {
         "the retry reuses the fetched image"
     );
 }
+
+#[tokio::test]
+async fn a_json_array_of_chunks_is_a_stream() {
+    // `streamGenerateContent` without `alt=sse` (and some proxies) answer with a JSON array.
+    let chunk = |text: &str, last: bool| {
+        let finish = if last {
+            r#","finishReason":"STOP""#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"text":"{text}"}}],"role":"model"}}{finish}}}],"usageMetadata":{{"promptTokenCount":9,"candidatesTokenCount":3,"totalTokenCount":12}},"modelVersion":"gemini-2.0-flash","responseId":"r1"}}"#
+        )
+    };
+    let body = format!("[{},\n{}]", chunk("Bon", false), chunk("jour", true));
+    for seed in SEEDS {
+        let server = MockServer::start_with_seed(vec![Canned::json(200, &body)], seed).await;
+        let req = ChatRequest::new("gemini-2.0-flash").user("hi");
+        let (deltas, err) = drain(&gemini(&server), &req).await;
+        assert!(err.is_none(), "{err:?}");
+        let text: String = deltas
+            .iter()
+            .filter_map(|d| match d {
+                Delta::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "Bonjour");
+        assert!(deltas.contains(&Delta::Finish(FinishReason::Stop)));
+    }
+    // An array cut before its final chunk is a truncated stream.
+    let cut = format!("[{}]", chunk("Bon", false));
+    let server = MockServer::start(vec![Canned::json(200, &cut)]).await;
+    let req = ChatRequest::new("gemini-2.0-flash").user("hi");
+    let (_, err) = drain(&gemini(&server), &req).await;
+    assert_eq!(err.unwrap().kind(), ErrorKind::StreamTruncated);
+}

@@ -297,9 +297,15 @@ impl Endpoint {
             if !(200..300).contains(&status) || is_json {
                 let headers = resp.headers().clone();
                 let body = read_body(resp, self.max_body).await?;
-                return Err(self.status_error(dialect, status, &headers, &body));
+                let detail = dialect.error_detail(status, &body);
+                if !(200..300).contains(&status) || detail.recognized {
+                    return Err(self.status_error(dialect, status, &headers, &body));
+                }
+                // A 2xx JSON answer to a stream request: a server that ignored `stream: true`,
+                // or Gemini without `alt=sse` (a JSON array of the stream's chunks).
+                return Ok(Opened::Whole(body));
             }
-            Ok(resp)
+            Ok(Opened::Stream(resp))
         };
         let resp = match deadline {
             Some(at) => tokio::time::timeout_at(at, open).await.unwrap_or_else(|_| {
@@ -310,6 +316,23 @@ impl Endpoint {
             None => open.await,
         }
         .map_err(|e| self.finish_error(dialect, e))?;
+        let resp = match resp {
+            Opened::Stream(resp) => resp,
+            Opened::Whole(body) => {
+                let deltas = whole_answer_deltas(dialect, req, &body)
+                    .map_err(|e| self.finish_error(dialect, e.scrubbed(self.secret())))?;
+                let secret = self.secret();
+                let deltas: Vec<_> = deltas
+                    .into_iter()
+                    .map(|d| d.map_err(|e| e.scrubbed(secret).with_provider(dialect.provider())))
+                    .collect();
+                return Ok(ChatStream::new(
+                    dialect.provider().to_owned(),
+                    call.model().to_owned(),
+                    futures::stream::iter(deltas),
+                ));
+            }
+        };
         let source = stream::WireStream::new(
             dialect.provider().to_owned(),
             Box::pin(resp.bytes_stream()),
@@ -375,6 +398,108 @@ impl Endpoint {
     fn secret(&self) -> Option<&str> {
         self.api_key.as_ref().map(|k| k.expose_secret())
     }
+}
+
+/// How a stream request was answered.
+enum Opened {
+    /// An event stream, to decode as it arrives.
+    Stream(reqwest::Response),
+    /// One JSON body with a success status.
+    Whole(Bytes),
+}
+
+/// The deltas of a stream request that was answered with one JSON body: a JSON array is the
+/// stream's chunks, each decoded as if it had been an SSE event (Gemini without `alt=sse`, some
+/// proxies); anything else is a complete answer (a server that ignored `stream: true`), folded
+/// into the deltas a stream of it would have carried. Without its terminal marker, a chunk
+/// array ends with `StreamTruncated`, as a cut stream does.
+fn whole_answer_deltas(
+    dialect: &dyn Dialect,
+    req: &ChatRequest,
+    body: &[u8],
+) -> Result<Vec<Result<Delta, Error>>, Error> {
+    let text = body.trim_ascii_start();
+    if text.first() == Some(&b'[') {
+        let chunks: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(text).map_err(|e| {
+                Error::decode("the JSON array of stream chunks is malformed").with_source(e)
+            })?;
+        let mut decoder = dialect.stream_decoder(req);
+        let mut deltas = VecDeque::new();
+        let mut meta = StreamMeta::default();
+        let mut out: Vec<Result<Delta, Error>> = Vec::new();
+        for chunk in chunks {
+            let event = SseEvent {
+                event: "",
+                data: chunk.get(),
+            };
+            let result = decoder.on_event(
+                event,
+                &mut StreamOut {
+                    deltas: &mut deltas,
+                    meta: &mut meta,
+                },
+            );
+            out.extend(deltas.drain(..).map(Ok));
+            if let Err(e) = result {
+                out.push(Err(e));
+                return Ok(out);
+            }
+        }
+        if !decoder.is_done() {
+            out.push(Err(Error::truncated(
+                "the array of stream chunks ended without the final chunk",
+            )));
+        }
+        return Ok(out);
+    }
+    let answer = dialect.decode(body)?;
+    Ok(answer_deltas(answer).into_iter().map(Ok).collect())
+}
+
+/// The deltas a stream of `answer` carries: reasoning (with signatures), text, tool calls,
+/// usage, finish.
+fn answer_deltas(answer: ChatResponse) -> Vec<Delta> {
+    let mut out = Vec::new();
+    let message = answer.message;
+    if message.reasoning_blocks.is_empty() {
+        if let Some(reasoning) = answer.reasoning.filter(|r| !r.is_empty()) {
+            out.push(Delta::Reasoning(reasoning));
+        }
+        if let Some(signature) = message.reasoning_signature {
+            out.push(Delta::ReasoningSignature(signature));
+        }
+    } else {
+        for block in message.reasoning_blocks {
+            out.push(Delta::Reasoning(block.text));
+            if let Some(signature) = block.signature {
+                out.push(Delta::ReasoningSignature(signature));
+            }
+        }
+    }
+    for part in message.content {
+        if let crate::types::ContentPart::Text(text) = part
+            && !text.is_empty()
+        {
+            out.push(Delta::Text(text));
+        }
+    }
+    for (index, call) in message.tool_calls.into_iter().enumerate() {
+        out.push(Delta::ToolCall {
+            index,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: call.arguments,
+        });
+        if let Some(signature) = call.signature {
+            out.push(Delta::ToolCallSignature { index, signature });
+        }
+    }
+    if let Some(usage) = answer.usage {
+        out.push(Delta::Usage(usage));
+    }
+    out.push(Delta::Finish(answer.finish_reason));
+    out
 }
 
 /// Reads a whole body, refusing more than `max` bytes. A body that arrives in one piece is

@@ -37,7 +37,11 @@ impl OpenAiDialect {
     /// token consumption will be counted separately from completion_tokens, but will be counted
     /// in the total_tokens"), so that they must be added to the normalized `output_tokens`.
     fn reasoning_apart(&self) -> bool {
-        self.flavor == Flavor::Compat && self.provider == crate::providers::Preset::Xai.name()
+        #[cfg(feature = "compat")]
+        return self.flavor == Flavor::Compat
+            && self.provider == crate::providers::Preset::Xai.name();
+        #[cfg(not(feature = "compat"))]
+        false
     }
 }
 
