@@ -136,7 +136,8 @@ impl RetryPolicy {
     /// The longest server-requested wait (`Retry-After`) the router will sit through (default 60 s).
     ///
     /// When a provider asks for a longer wait, the target is not retried: it counts as failed, so the
-    /// request falls back to the next target at once, and the target rests until the requested time.
+    /// request falls back to the next target at once, and the target rests until the requested time
+    /// (at most the router's `max_rest`).
     #[must_use]
     pub fn with_max_retry_after(mut self, max_retry_after: Duration) -> Self {
         self.max_retry_after = max_retry_after;
