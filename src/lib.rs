@@ -62,6 +62,7 @@ mod error;
 mod provider;
 pub mod providers;
 pub mod router;
+pub mod state;
 mod transport;
 pub mod types;
 
