@@ -76,7 +76,7 @@ pub use provider::{CallOptions, ChatProvider};
 pub use transport::Timeouts;
 pub use types::{
     ChatRequest, ChatResponse, ChatStream, ContentPart, Delta, FinishReason, Message,
-    ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+    RateLimitStatus, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 
 /// The README's code blocks, compiled as doctests.
