@@ -109,3 +109,40 @@ impl RateLimitStatus {
         *self == Self::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn reset_is_the_exhausted_windows() {
+        let both = RateLimitStatus::new()
+            .with_requests_reset(S(5))
+            .with_tokens_reset(S(60));
+        // Requests out: their window; tokens out: theirs; both: the later one.
+        assert_eq!(both.with_remaining_requests(0).reset(), Some(S(5)));
+        assert_eq!(
+            both.with_remaining_requests(3)
+                .with_remaining_tokens(0)
+                .reset(),
+            Some(S(60))
+        );
+        let out = both.with_remaining_requests(0).with_remaining_tokens(0);
+        assert_eq!(out.reset(), Some(S(60)));
+        assert!(out.is_nearly_exhausted(0));
+        // Nothing at zero: the token window's.
+        assert_eq!(both.with_remaining_tokens(10).reset(), Some(S(60)));
+        assert_eq!(RateLimitStatus::new().reset(), None);
+    }
+
+    #[test]
+    fn unknown_quantities_are_not_exhausted() {
+        assert!(!RateLimitStatus::new().is_nearly_exhausted(u64::MAX));
+        let s = RateLimitStatus::new().with_remaining_requests(1);
+        assert!(!s.is_nearly_exhausted(1_000_000));
+        assert!(s.with_remaining_tokens(999).is_nearly_exhausted(1_000));
+        assert!(!s.with_remaining_tokens(1_000).is_nearly_exhausted(1_000));
+    }
+}
