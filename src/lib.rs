@@ -44,6 +44,7 @@
 //! | `simulator` | yes | `simulator`: an in-process fault-injecting provider simulator |
 //! | `rustls` | yes | TLS through rustls |
 //! | `native-tls` | no | TLS through the platform's library |
+//! | `tokenizer` | no | exact token counts for OpenAI models in [`tokens::count_request`] (tiktoken-rs) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Code shared by several providers (the transport, the OpenAI format's flavors, serde helpers) is
 // partly unused when only some providers are compiled in; the full build is linted strictly.
@@ -63,6 +64,7 @@ mod provider;
 pub mod providers;
 pub mod router;
 pub mod state;
+pub mod tokens;
 mod transport;
 pub mod types;
 
@@ -75,7 +77,7 @@ pub use provider::{CallOptions, ChatProvider};
 pub use transport::Timeouts;
 pub use types::{
     ChatRequest, ChatResponse, ChatStream, ContentPart, Delta, FinishReason, Message,
-    ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+    RateLimitStatus, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 
 /// The README's code blocks, compiled as doctests.

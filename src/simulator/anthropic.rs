@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use super::answer::Answer;
 use super::reply::{
     Event, EventStream, Framing, Problem, Reply, ReplyBody, argument_pieces, chunks, request_id,
+    unix_now,
 };
 use super::request::{Call, RecordedRequest};
-use super::scenario::ToolCallSpec;
+use super::scenario::{RateLimitSpec, ToolCallSpec};
 
 /// A stand-in for the opaque signature Anthropic puts on thinking blocks (base64 of
 /// "simulated thinking signature"); clients must only store it and send it back.
@@ -69,6 +70,44 @@ pub(super) fn answer(call: &Call, answer: &Answer) -> Reply {
         Reply::json(StatusCode::OK, &message(&id, answer))
     };
     reply.header("request-id", request_id(call.serial))
+}
+
+/// The quota headers Anthropic sends on every answer, resets as RFC 3339 times.
+pub(super) fn rate_limit_headers(reply: Reply, spec: &RateLimitSpec) -> Reply {
+    let reset = rfc3339(unix_now().saturating_add(spec.reset.as_secs_f64().ceil() as u64));
+    reply
+        .header(
+            "anthropic-ratelimit-requests-remaining",
+            spec.remaining_requests.to_string(),
+        )
+        .header("anthropic-ratelimit-requests-reset", reset.clone())
+        .header(
+            "anthropic-ratelimit-tokens-remaining",
+            spec.remaining_tokens.to_string(),
+        )
+        .header("anthropic-ratelimit-tokens-reset", reset)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339(secs: u64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Renders a refusal or failure as `{"type":"error","error":{type, message},"request_id"}`.
@@ -240,5 +279,17 @@ fn stream(id: &str, answer: &Answer) -> EventStream {
         events,
         terminal: 1,
         error_event: Event::named("error", &error, Framing::SseLf),
+    }
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_renders_civil_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600 + 3_723), "2026-01-01T01:02:03Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

@@ -18,6 +18,7 @@ use super::reply::{
     unix_now,
 };
 use super::request::{Call, Wire};
+use super::scenario::RateLimitSpec;
 
 /// Real servers send a fingerprint on every completion and chunk; clients must ignore it.
 const FINGERPRINT: &str = "fp_simulator";
@@ -115,6 +116,21 @@ pub(super) fn problem(problem: &Problem, serial: u64) -> Reply {
 
 fn error_body(message: &str, kind: &str, code: Option<&str>) -> Value {
     json!({ "error": { "message": message, "type": kind, "param": null, "code": code } })
+}
+
+/// The quota headers OpenAI sends on every answer.
+pub(super) fn rate_limit_headers(reply: Reply, spec: &RateLimitSpec) -> Reply {
+    reply
+        .header(
+            "x-ratelimit-remaining-requests",
+            spec.remaining_requests.to_string(),
+        )
+        .header(
+            "x-ratelimit-remaining-tokens",
+            spec.remaining_tokens.to_string(),
+        )
+        .header("x-ratelimit-reset-requests", reset_duration(spec.reset))
+        .header("x-ratelimit-reset-tokens", reset_duration(spec.reset))
 }
 
 /// OpenAI's `x-ratelimit-reset-*` format: `120ms`, `1.5s`, `6m0s`.

@@ -42,7 +42,16 @@ pub struct Scenario {
     pub(super) outcome: Outcome,
     pub(super) answer: AnswerSpec,
     pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) rate_limit: Option<RateLimitSpec>,
     pub(super) faults: Faults,
+}
+
+/// The quota an answer announces, rendered in each wire's own headers.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RateLimitSpec {
+    pub(super) remaining_requests: u64,
+    pub(super) remaining_tokens: u64,
+    pub(super) reset: Duration,
 }
 
 /// Whether the scenario answers or fails, and how.
@@ -113,6 +122,7 @@ impl Scenario {
                 chunk_chars: DEFAULT_CHUNK_CHARS,
             },
             headers: Vec::new(),
+            rate_limit: None,
             faults: Faults::default(),
         }
     }
@@ -249,6 +259,27 @@ impl Scenario {
             panic!("Scenario::with_header: invalid value for {name}: {value:?}")
         });
         self.headers.push((header_name, header_value));
+        self
+    }
+
+    /// Announces the remaining quota on the answer, in the wire's own headers: for OpenAI and
+    /// DeepSeek `x-ratelimit-remaining-requests`, `x-ratelimit-remaining-tokens` and
+    /// `x-ratelimit-reset-{requests,tokens}` (Go durations such as `1.5s` or `6m0s`); for
+    /// Anthropic `anthropic-ratelimit-{requests,tokens}-remaining` and `-reset` (RFC 3339 times,
+    /// `reset` after the system clock, to the second). Gemini sends no such headers, so neither
+    /// does the simulator there. Only answers carry them; error scenarios ignore it
+    /// ([`Scenario::rate_limited`] sends its own).
+    pub fn with_rate_limit(
+        mut self,
+        remaining_requests: u64,
+        remaining_tokens: u64,
+        reset: Duration,
+    ) -> Self {
+        self.rate_limit = Some(RateLimitSpec {
+            remaining_requests,
+            remaining_tokens,
+            reset,
+        });
         self
     }
 

@@ -104,10 +104,18 @@ fn render(scenario: &Scenario, call: &Call) -> Reply {
     match &scenario.outcome {
         Outcome::Answer => {
             let answer = Answer::resolve(&scenario.answer, call);
-            match call.wire {
+            let reply = match call.wire {
                 Wire::OpenAi | Wire::DeepSeek => openai::answer(call, &answer),
                 Wire::Anthropic => anthropic::answer(call, &answer),
                 Wire::Gemini => gemini::answer(call, &answer),
+            };
+            match &scenario.rate_limit {
+                Some(spec) => match call.wire {
+                    Wire::OpenAi | Wire::DeepSeek => openai::rate_limit_headers(reply, spec),
+                    Wire::Anthropic => anthropic::rate_limit_headers(reply, spec),
+                    Wire::Gemini => reply,
+                },
+                None => reply,
             }
         }
         Outcome::Error { status, body } => Reply {

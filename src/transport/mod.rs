@@ -3,6 +3,7 @@
 //! [`ChatStream`]. Provider modules only translate (see [`Dialect`]).
 
 mod error_map;
+pub(crate) mod rate_limit;
 // Only Gemini needs image bytes inline for now; other providers pass image URLs on.
 #[cfg(feature = "gemini")]
 pub(crate) mod images;
@@ -22,7 +23,7 @@ use tokio::time::Instant;
 use crate::error::Error;
 use crate::provider::CallOptions;
 use crate::types::stream::StreamMeta;
-use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta};
+use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta, RateLimitStatus};
 
 pub(crate) use error_map::{ErrorDetail, kind_for_status};
 pub(crate) use sse::SseEvent;
@@ -256,7 +257,7 @@ impl Endpoint {
             if !(200..300).contains(&status) {
                 return Err(self.status_error(dialect, status, &headers, &body));
             }
-            dialect.decode(&body).map_err(|err| {
+            let mut answer = dialect.decode(&body).map_err(|err| {
                 // A 2xx whose body is the provider's error object is mapped like any error
                 // answer: it keeps its status, body and request id, and loses the key.
                 let detail = dialect.error_detail(status, &body);
@@ -265,7 +266,9 @@ impl Endpoint {
                 } else {
                     err
                 }
-            })
+            })?;
+            answer.rate_limit = rate_limit::from_headers(&headers);
+            Ok(answer)
         };
         let result = match deadline {
             Some(at) => tokio::time::timeout_at(at, run).await.unwrap_or_else(|_| {
@@ -303,9 +306,10 @@ impl Endpoint {
                 }
                 // A 2xx JSON answer to a stream request: a server that ignored `stream: true`,
                 // or Gemini without `alt=sse` (a JSON array of the stream's chunks).
-                return Ok(Opened::Whole(body));
+                return Ok(Opened::Whole(body, rate_limit::from_headers(&headers)));
             }
-            Ok(Opened::Stream(resp))
+            let status = rate_limit::from_headers(resp.headers());
+            Ok(Opened::Stream(resp, status))
         };
         let resp = match deadline {
             Some(at) => tokio::time::timeout_at(at, open).await.unwrap_or_else(|_| {
@@ -316,9 +320,9 @@ impl Endpoint {
             None => open.await,
         }
         .map_err(|e| self.finish_error(dialect, e))?;
-        let resp = match resp {
-            Opened::Stream(resp) => resp,
-            Opened::Whole(body) => {
+        let (resp, rate_limit) = match resp {
+            Opened::Stream(resp, rate_limit) => (resp, rate_limit),
+            Opened::Whole(body, rate_limit) => {
                 let deltas = whole_answer_deltas(dialect, req, &body)
                     .map_err(|e| self.finish_error(dialect, e.scrubbed(self.secret())))?;
                 let secret = self.secret();
@@ -326,11 +330,13 @@ impl Endpoint {
                     .into_iter()
                     .map(|d| d.map_err(|e| e.scrubbed(secret).with_provider(dialect.provider())))
                     .collect();
-                return Ok(ChatStream::new(
+                let mut stream = ChatStream::new(
                     dialect.provider().to_owned(),
                     call.model().to_owned(),
                     futures::stream::iter(deltas),
-                ));
+                );
+                stream.set_rate_limit(rate_limit);
+                return Ok(stream);
             }
         };
         let source = stream::WireStream::new(
@@ -341,11 +347,13 @@ impl Endpoint {
             deadline,
         )
         .with_secret(self.api_key.clone());
-        Ok(ChatStream::from_source(
+        let mut stream = ChatStream::from_source(
             dialect.provider().to_owned(),
             call.model().to_owned(),
             Box::pin(source),
-        ))
+        );
+        stream.set_rate_limit(rate_limit);
+        Ok(stream)
     }
 
     async fn send(&self, wire: WireRequest) -> Result<reqwest::Response, Error> {
@@ -402,10 +410,10 @@ impl Endpoint {
 
 /// How a stream request was answered.
 enum Opened {
-    /// An event stream, to decode as it arrives.
-    Stream(reqwest::Response),
-    /// One JSON body with a success status.
-    Whole(Bytes),
+    /// An event stream, to decode as it arrives, with the quota its headers announced.
+    Stream(reqwest::Response, Option<RateLimitStatus>),
+    /// One JSON body with a success status, with the quota its headers announced.
+    Whole(Bytes, Option<RateLimitStatus>),
 }
 
 /// The deltas of a stream request that was answered with one JSON body: a JSON array is the

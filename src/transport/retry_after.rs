@@ -145,7 +145,6 @@ pub(crate) fn parse_http_date(value: &str) -> Option<SystemTime> {
 
 /// An RFC 3339 timestamp (`2026-01-01T00:00:30Z`, `2026-01-01T01:00:30.5+01:00`), as Anthropic's
 /// `anthropic-ratelimit-*-reset` headers carry. Times before 1970 are refused.
-#[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
 pub(crate) fn parse_rfc3339(value: &str) -> Option<SystemTime> {
     let b = value.trim().as_bytes();
     let num = |range: std::ops::Range<usize>| -> Option<i64> {

@@ -2,6 +2,7 @@
 
 pub(crate) mod media;
 pub(crate) mod message;
+pub(crate) mod rate_limit;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod route;
@@ -11,6 +12,7 @@ pub(crate) mod usage;
 
 pub use media::MediaCache;
 pub use message::{ContentPart, ImageSource, Message, ReasoningBlock, Role};
+pub use rate_limit::RateLimitStatus;
 pub use request::{ChatRequest, Reasoning, ReasoningEffort, ResponseFormat};
 pub use response::{ChatResponse, FinishReason};
 pub use route::{Attempt, AttemptOutcome, AttemptReason, RouteInfo};
@@ -28,7 +30,8 @@ pub use usage::Usage;
 /// ```compile_fail,E0639
 /// let _ = modelgate::ChatResponse { id: String::new(), provider: String::new(),
 ///     model: String::new(), message: modelgate::Message::assistant(""), reasoning: None,
-///     finish_reason: modelgate::FinishReason::Stop, usage: None, cost: None, route: None };
+///     finish_reason: modelgate::FinishReason::Stop, usage: None, cost: None, route: None,
+///     rate_limit: None };
 /// ```
 /// ```compile_fail,E0639
 /// let _ = modelgate::types::RouteInfo { route: String::new(), target_index: None,
@@ -44,6 +47,10 @@ pub use usage::Usage;
 /// use std::time::Duration;
 /// let _ = modelgate::Timeouts { connect: Duration::ZERO, first_byte: Duration::ZERO,
 ///     idle: Duration::ZERO, total: None };
+/// ```
+/// ```compile_fail,E0639
+/// let _ = modelgate::RateLimitStatus { remaining_requests: None, remaining_tokens: None,
+///     requests_reset: None, tokens_reset: None };
 /// ```
 /// ```compile_fail,E0639
 /// let _ = modelgate::ChatRequest { model: "m".into(), ..Default::default() };

@@ -1,6 +1,7 @@
 //! The normalized chat response.
 
 use crate::types::message::Message;
+use crate::types::rate_limit::RateLimitStatus;
 use crate::types::route::RouteInfo;
 use crate::types::tool::ToolCall;
 use crate::types::usage::Usage;
@@ -44,11 +45,15 @@ pub struct ChatResponse {
     pub cost: Option<f64>,
     /// How a router served the request; `None` when a provider was called directly.
     pub route: Option<RouteInfo>,
+    /// The quota the provider announced in the answer's headers (`x-ratelimit-*`,
+    /// `anthropic-ratelimit-*`); `None` when it sent none. Through a router, the quota of the
+    /// target that answered.
+    pub rate_limit: Option<RateLimitStatus>,
 }
 
 impl ChatResponse {
     /// A response from `provider`'s `model` with this message, finish reason `Stop` and
-    /// nothing else known (no id, usage, cost or route): the start for a custom
+    /// nothing else known (no id, usage, cost, route or rate limit): the start for a custom
     /// [`ChatProvider`](crate::ChatProvider) or a test double. Set the other fields directly.
     pub fn new(provider: impl Into<String>, model: impl Into<String>, message: Message) -> Self {
         ChatResponse {
@@ -61,6 +66,7 @@ impl ChatResponse {
             usage: None,
             cost: None,
             route: None,
+            rate_limit: None,
         }
     }
 

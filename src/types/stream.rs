@@ -10,6 +10,7 @@ use futures::Stream;
 
 use crate::error::Error;
 use crate::types::message::{ContentPart, Message, ReasoningBlock, Role};
+use crate::types::rate_limit::RateLimitStatus;
 use crate::types::response::{ChatResponse, FinishReason};
 use crate::types::route::RouteInfo;
 use crate::types::tool::ToolCall;
@@ -113,6 +114,7 @@ pub struct ChatStream {
     requested_model: String,
     meta: StreamMeta,
     route: Option<RouteInfo>,
+    rate_limit: Option<RateLimitStatus>,
     queued: VecDeque<Delta>,
     source: Option<Pin<Box<dyn DeltaSource>>>,
     last_usage: Option<Usage>,
@@ -145,6 +147,7 @@ impl ChatStream {
             requested_model: model,
             meta: StreamMeta::default(),
             route: None,
+            rate_limit: None,
             queued: VecDeque::new(),
             source: Some(source),
             last_usage: None,
@@ -195,6 +198,17 @@ impl ChatStream {
         self.route = Some(route);
     }
 
+    /// The quota the provider announced in the headers that opened the stream
+    /// (`x-ratelimit-*`, `anthropic-ratelimit-*`); `None` when it sent none. Known as soon as
+    /// the stream is returned, before its first delta.
+    pub fn rate_limit(&self) -> Option<&RateLimitStatus> {
+        self.rate_limit.as_ref()
+    }
+
+    pub(crate) fn set_rate_limit(&mut self, status: Option<RateLimitStatus>) {
+        self.rate_limit = status;
+    }
+
     /// Puts a delta back at the front, to be yielded next (a router's pre-flight does this with
     /// the first delta it held back).
     pub(crate) fn push_front(&mut self, delta: Delta) {
@@ -218,6 +232,7 @@ impl ChatStream {
             self.route.take(),
         );
         response.cost = self.meta.cost;
+        response.rate_limit = self.rate_limit;
         Ok(response)
     }
 }
@@ -388,6 +403,7 @@ impl ResponseFold {
             usage: self.usage,
             cost: None,
             route,
+            rate_limit: None,
         }
     }
 }

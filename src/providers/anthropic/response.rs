@@ -251,6 +251,7 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
         usage: wire.usage.as_ref().map(WireUsage::normalize),
         cost: None,
         route: None,
+        rate_limit: None,
     })
 }
 

@@ -272,6 +272,7 @@ pub(super) fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
             .and_then(UsageMetadata::normalize),
         cost: None,
         route: None,
+        rate_limit: None,
     })
 }
 

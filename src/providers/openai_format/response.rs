@@ -306,6 +306,7 @@ pub(super) fn decode(
             .and_then(|u| u.normalize(reasoning_apart)),
         cost: completion.usage.as_ref().and_then(|u| u.cost),
         route: None,
+        rate_limit: None,
     })
 }
 
