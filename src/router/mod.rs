@@ -43,6 +43,7 @@
 
 mod attempt;
 mod backoff;
+mod budget;
 mod circuit;
 mod clock;
 mod hedge;
@@ -57,6 +58,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use budget::{Budget, BudgetScope, BudgetSnapshot, BudgetWindow};
 pub use circuit::{CircuitBreaker, CircuitStatus};
 pub use hedge::HedgePolicy;
 pub use retry::RetryPolicy;
