@@ -398,7 +398,10 @@ impl PriceTable {
     pub fn from_file(path: impl AsRef<Path>) -> Result<PriceTable, Error> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(format!("{}: cannot read the price file: {e}", path.display()))
+            Error::config(format!(
+                "{}: cannot read the price file: {e}",
+                path.display()
+            ))
         })?;
         parse(&text).map_err(|msg| Error::config(format!("{}: prices: {msg}", path.display())))
     }
@@ -580,7 +583,10 @@ fn parse(json: &str) -> Result<PriceTable, String> {
 /// One entry; errors start with the path below the entry (`.cached_input: …`).
 fn entry(value: &Value) -> Result<ModelPrice, String> {
     let obj = object(value, ENTRY_FIELDS)?;
-    let mut price = ModelPrice::new(required_price(obj, "input")?, required_price(obj, "output")?);
+    let mut price = ModelPrice::new(
+        required_price(obj, "input")?,
+        required_price(obj, "output")?,
+    );
     price.cached_input = optional_price(obj, "cached_input")?;
     price.cache_write = optional_price(obj, "cache_write")?;
     price.cache_write_1h = optional_price(obj, "cache_write_1h")?;
@@ -667,7 +673,10 @@ fn optional_count(obj: &Map<String, Value>, field: &str) -> Result<Option<u64>, 
 fn string(value: &Value, label: &str) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s.clone()),
-        _ => Err(format!("{label}: expected a string, found {}", shown(value))),
+        _ => Err(format!(
+            "{label}: expected a string, found {}",
+            shown(value)
+        )),
     }
 }
 

@@ -53,8 +53,15 @@ fn builtin_table_parses_and_has_every_listed_model() {
         assert!(p.cached_input.is_some(), "{key}: cached_input");
         assert!(p.context_window.is_some(), "{key}: context_window");
         assert!(p.max_output_tokens.is_some(), "{key}: max_output_tokens");
-        assert!(p.source.as_deref().is_some_and(|s| s.starts_with("https://")));
-        assert!(p.date.as_deref().is_some_and(|d| d.len() == 10), "{key}: date");
+        assert!(
+            p.source
+                .as_deref()
+                .is_some_and(|s| s.starts_with("https://"))
+        );
+        assert!(
+            p.date.as_deref().is_some_and(|d| d.len() == 10),
+            "{key}: date"
+        );
         if provider == "anthropic" {
             // 5-minute writes cost 1.25× input, 1-hour writes 2×, reads 0.1×.
             assert!(close(p.cache_write.unwrap(), p.input * 1.25), "{key}");
@@ -98,7 +105,11 @@ fn model_names_match_exactly_or_with_a_date_or_version_suffix() {
         "gpt-4o-0613",
         "gpt-4o-001",
     ] {
-        assert_eq!(t.lookup("openai", model).map(|p| p.input), Some(1.0), "{model}");
+        assert_eq!(
+            t.lookup("openai", model).map(|p| p.input),
+            Some(1.0),
+            "{model}"
+        );
     }
     assert!(t.lookup("gemini", "gemini-2.0-flash-001").is_some());
     for model in [
@@ -115,13 +126,19 @@ fn model_names_match_exactly_or_with_a_date_or_version_suffix() {
         "gpt-4.1-nano-2025-04-14",
         "-latest",
     ] {
-        assert!(t.lookup("openai", model).is_none(), "{model} must not match");
+        assert!(
+            t.lookup("openai", model).is_none(),
+            "{model} must not match"
+        );
     }
     // A one-digit version is part of the name, not a suffix.
     assert!(t.lookup("anthropic", "claude-3-5").is_none());
     assert!(t.lookup("anthropic", "claude-3-20240307").is_some());
     assert!(t.lookup("gemini", "gemini-2.0-flash-lite").is_none());
-    assert!(t.lookup("gemini", "gemini-2.0-flash-preview-05-06").is_none());
+    assert!(
+        t.lookup("gemini", "gemini-2.0-flash-preview-05-06")
+            .is_none()
+    );
     // Other providers' models are not served, nor unknown providers.
     assert!(t.lookup("deepseek", "gpt-4o").is_none());
     assert!(t.lookup("", "gpt-4o").is_none());
@@ -152,7 +169,9 @@ fn lookup_kind_tries_the_name_then_the_kind() {
     let mut t = PriceTable::builtin().clone();
     t.insert("eu-openai", "gpt-4o", ModelPrice::new(9.0, 9.0));
     assert_eq!(
-        t.lookup_kind("eu-openai", "openai", "gpt-4o").unwrap().input,
+        t.lookup_kind("eu-openai", "openai", "gpt-4o")
+            .unwrap()
+            .input,
         9.0
     );
     assert_eq!(
@@ -162,10 +181,15 @@ fn lookup_kind_tries_the_name_then_the_kind() {
         0.15
     );
     assert_eq!(
-        t.lookup_kind("us-openai", "openai", "gpt-4o").unwrap().input,
+        t.lookup_kind("us-openai", "openai", "gpt-4o")
+            .unwrap()
+            .input,
         2.5
     );
-    assert!(t.lookup_kind("us-openai", "openai", "gpt-unknown").is_none());
+    assert!(
+        t.lookup_kind("us-openai", "openai", "gpt-unknown")
+            .is_none()
+    );
 }
 
 #[test]
@@ -252,10 +276,7 @@ fn litellm_13724_tiers_price_the_whole_request() {
         .with_cache_creation_input_tokens(100_000)
         .with_cache_creation_1h_input_tokens(50_000);
     // 200k × $6 + 100k × $0.60 + 50k × $7.50 + 50k × $12 + 100k × $22.50.
-    assert!(close(
-        sonnet.cost(&usage),
-        1.2 + 0.06 + 0.375 + 0.6 + 2.25
-    ));
+    assert!(close(sonnet.cost(&usage), 1.2 + 0.06 + 0.375 + 0.6 + 2.25));
 
     // Several tiers: the highest one exceeded applies, whatever their order.
     let p = ModelPrice::new(1.0, 1.0).with_tiers(vec![
@@ -293,8 +314,14 @@ fn overrides_add_and_replace_entries() {
     );
     let t = PriceTable::builtin().clone().with_overrides(mine);
     let gpt4o = t.lookup("openai", "gpt-4o").unwrap();
-    assert_eq!((gpt4o.input, gpt4o.output, gpt4o.cached_input), (1.0, 2.0, None));
-    assert_eq!(gpt4o.source.as_deref(), Some("https://example.com/contract"));
+    assert_eq!(
+        (gpt4o.input, gpt4o.output, gpt4o.cached_input),
+        (1.0, 2.0, None)
+    );
+    assert_eq!(
+        gpt4o.source.as_deref(),
+        Some("https://example.com/contract")
+    );
     assert_eq!(gpt4o.date.as_deref(), Some("2026-11-30"));
     let llama = t.lookup("groq", "llama-3.3-70b-versatile").unwrap();
     assert_eq!(llama.date.as_deref(), Some("2026-12-01"));
@@ -367,11 +394,17 @@ fn malformed_price_files_name_the_entry_and_the_field() {
         (r#"{}"#, r#"prices: missing field "models""#),
         (r#"[]"#, "prices: expected an object"),
         (r#"{"models": []}"#, "prices: models: expected an object"),
-        (r#"{"models": {}, "date": 1}"#, "prices: date: expected a string"),
+        (
+            r#"{"models": {}, "date": 1}"#,
+            "prices: date: expected a string",
+        ),
     ];
     for (json, expected) in cases {
         let msg = err(json);
-        assert!(msg.contains(expected), "{json}\n  gave {msg}\n  want {expected}");
+        assert!(
+            msg.contains(expected),
+            "{json}\n  gave {msg}\n  want {expected}"
+        );
     }
     // Long values are cut short in messages.
     let long = format!(

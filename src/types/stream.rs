@@ -167,7 +167,9 @@ impl ChatStream {
     /// `usage.cost`), else, once the stream has reported its usage, that usage priced at the
     /// model's price. `None` before any usage, and for a model with no known price.
     pub fn cost(&self) -> Option<f64> {
-        self.meta.cost.or_else(|| self.cost_of(self.last_usage.as_ref()))
+        self.meta
+            .cost
+            .or_else(|| self.cost_of(self.last_usage.as_ref()))
     }
 
     fn cost_of(&self, usage: Option<&Usage>) -> Option<f64> {
