@@ -555,6 +555,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cost_is_the_last_usage_at_the_stream_price() {
+        use futures::StreamExt;
+        let deltas = || {
+            stream::iter(vec![
+                Ok(Delta::Text("a".into())),
+                Ok(Delta::Usage(Usage::new(1_000, 0))),
+                Ok(Delta::Usage(Usage::new(1_000, 500))),
+            ])
+        };
+        let mut s = ChatStream::new("p", "m", deltas());
+        s.set_price(Some(Arc::new(ModelPrice::new(1.0, 2.0))));
+        assert_eq!(s.cost(), None);
+        s.next().await;
+        assert_eq!(s.cost(), None, "no usage yet");
+        s.next().await;
+        assert_eq!(s.cost(), Some(0.001));
+        s.next().await;
+        assert_eq!(s.cost(), Some(0.002));
+        // Without a price, no cost.
+        let r = ChatStream::new("p", "m", deltas())
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(r.cost, None);
+        let mut s = ChatStream::new("p", "m", deltas());
+        s.set_price(Some(Arc::new(ModelPrice::new(1.0, 2.0))));
+        assert_eq!(s.into_response().await.unwrap().cost, Some(0.002));
+    }
+
+    #[tokio::test]
     async fn fold_surfaces_the_first_error() {
         let deltas = vec![Ok(Delta::Text("Hel".into())), Err(Error::truncated("cut"))];
         let s = ChatStream::new("p", "m", stream::iter(deltas));
