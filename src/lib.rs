@@ -60,6 +60,7 @@
 )]
 
 mod error;
+pub mod pricing;
 mod provider;
 pub mod providers;
 pub mod router;

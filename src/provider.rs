@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::pricing::PriceTable;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, MediaCache};
 
 /// A chat model service: one provider, or a [`Router`](crate::router::Router) over many.
@@ -100,6 +101,10 @@ pub struct CallOptions<'a> {
     /// Images fetched from URLs for this request, shared by all its attempts (the router passes
     /// one per request), so that a retry or hedge does not fetch them again.
     pub media: Option<&'a MediaCache>,
+    /// The prices a provider computes the response's [`cost`](ChatResponse::cost) from, instead
+    /// of its own (its builder's `prices`, else [`PriceTable::builtin`]). A router passes its
+    /// table down so that every attempt is priced alike.
+    pub prices: Option<&'a PriceTable>,
 }
 
 impl<'a> CallOptions<'a> {
@@ -150,7 +155,15 @@ impl<'a> CallOptions<'a> {
         self
     }
 
-    /// Whether the options change nothing (a media cache changes nothing of the request).
+    /// Prices the response from `prices` instead of the provider's own table.
+    #[must_use]
+    pub fn prices(mut self, prices: &'a PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Whether the options change nothing of the request (a media cache or a price table
+    /// changes nothing of it).
     pub fn is_empty(&self) -> bool {
         self.model.is_none()
             && self.temperature.is_none()

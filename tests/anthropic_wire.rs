@@ -97,7 +97,8 @@ async fn non_streamed_text_with_cache_usage() {
                     .with_cache_creation_input_tokens(1500)
             )
         );
-        assert_eq!(r.cost, None);
+        // Priced from the built-in table: 12 × $3 + 3000 × $0.30 + 1500 × $3.75 + 17 × $15.
+        assert!((r.cost.unwrap() - 0.006816).abs() < 1e-12);
         assert!(r.route.is_none());
 
         let sent = server.last();

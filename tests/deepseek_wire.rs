@@ -67,7 +67,8 @@ async fn reasoner_answer_after_keep_alive_blank_lines() {
                     .with_reasoning_tokens(148)
             )
         );
-        assert_eq!(r.cost, None);
+        // Priced from the built-in table: 5 × $0.14 + 16 × $0.0028 + 164 × $0.28.
+        assert!((r.cost.unwrap() - 0.0000466648).abs() < 1e-12);
 
         let sent = server.last();
         assert_eq!(sent.path, "/chat/completions");

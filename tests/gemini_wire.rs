@@ -74,6 +74,8 @@ async fn non_streamed_text_with_usage() {
             .stop("###")
             .seed(7);
         let r = gemini(&server).chat(&req).await.unwrap();
+        // Priced from the built-in table: 8 × $0.30 + 6 cached × $0.03 + 38 × $2.50.
+        assert!((r.cost.unwrap() - 0.00009758).abs() < 1e-12);
         assert_eq!(r, {
             let mut expected = ChatResponse::new(
                 "gemini",
@@ -85,6 +87,7 @@ async fn non_streamed_text_with_usage() {
             expected.id = "Hk2BaK7yMcGBm9IPqLOB4AQ".into();
             // Output counts the thoughts (17 + 21); the cached tokens are part of the input.
             expected.usage = Some(usage(14, 38, 6, 21));
+            expected.cost = r.cost;
             expected
         });
 

@@ -70,7 +70,8 @@ async fn chat_text_answer_with_cached_tokens() {
             r.usage,
             Some(Usage::new(1342, 9).with_cached_input_tokens(1280))
         );
-        assert_eq!(r.cost, None);
+        // Priced from the built-in table: 62 × $2.50 + 1280 × $1.25 + 9 × $10.
+        assert!((r.cost.unwrap() - 0.001845).abs() < 1e-12);
         assert!(r.route.is_none());
 
         let sent = server.last();

@@ -24,6 +24,7 @@ pub(crate) struct Settings {
     pub(crate) timeouts: Option<Timeouts>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_body: Option<usize>,
+    pub(crate) prices: Option<std::sync::Arc<crate::pricing::PriceTable>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -154,6 +155,7 @@ impl Settings {
             api_key: self.api_key,
             timeouts,
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+            prices: self.prices,
         })
     }
 }
@@ -223,6 +225,16 @@ macro_rules! common_builder_methods {
         /// with `ErrorKind::Decode`.
         pub fn max_response_bytes(mut self, max: usize) -> Self {
             self.settings.max_body = Some(max);
+            self
+        }
+
+        /// Prices responses from this table instead of the built-in one
+        /// ([`PriceTable::builtin`](crate::pricing::PriceTable::builtin)), for the models it
+        /// has (start from `PriceTable::builtin().clone()` and add overrides to keep the
+        /// others). A table passed with a call's
+        /// [`CallOptions::prices`](crate::CallOptions::prices) wins over this one.
+        pub fn prices(mut self, prices: std::sync::Arc<crate::pricing::PriceTable>) -> Self {
+            self.settings.prices = Some(prices);
             self
         }
     };

@@ -111,6 +111,7 @@ impl Target {
             extra: &self.extra,
             deadline,
             media,
+            prices: None,
         }
     }
 

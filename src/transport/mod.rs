@@ -12,7 +12,7 @@ pub(crate) mod sse;
 mod stream;
 
 use std::collections::VecDeque;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::pricing::{ModelPrice, PriceTable};
 use crate::provider::CallOptions;
 use crate::types::stream::StreamMeta;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta, RateLimitStatus};
@@ -226,6 +227,8 @@ pub(crate) struct Endpoint {
     pub(crate) api_key: Option<SecretString>,
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body: usize,
+    /// The provider's own prices (its builder's `prices`); the built-in table when `None`.
+    pub(crate) prices: Option<std::sync::Arc<PriceTable>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -277,7 +280,33 @@ impl Endpoint {
             }),
             None => run.await,
         };
-        result.map_err(|e| self.finish_error(dialect, e))
+        let mut response = result.map_err(|e| self.finish_error(dialect, e))?;
+        // A cost the provider reported wins; else the price table's.
+        if response.cost.is_none()
+            && let Some(usage) = &response.usage
+        {
+            let prices = self.prices_for(call);
+            response.cost = prices
+                .lookup(dialect.provider(), &response.model)
+                .or_else(|| prices.lookup(dialect.provider(), call.model()))
+                .map(|price| price.cost(usage));
+        }
+        Ok(response)
+    }
+
+    /// The table a call is priced from: the call's, the provider's, or the built-in one.
+    fn prices_for<'a>(&'a self, call: &Call<'a>) -> &'a PriceTable {
+        call.opts
+            .prices
+            .or(self.prices.as_deref())
+            .unwrap_or_else(|| PriceTable::builtin())
+    }
+
+    /// The price of the model a stream was asked for, handed to the stream.
+    fn stream_price(&self, dialect: &dyn Dialect, call: &Call<'_>) -> Option<Arc<ModelPrice>> {
+        self.prices_for(call)
+            .lookup(dialect.provider(), call.model())
+            .cloned()
     }
 
     /// Sends a streaming request and returns the stream once the provider accepted it.
@@ -336,6 +365,7 @@ impl Endpoint {
                     futures::stream::iter(deltas),
                 );
                 stream.set_rate_limit(rate_limit);
+                stream.set_price(self.stream_price(dialect, call));
                 return Ok(stream);
             }
         };
@@ -353,6 +383,7 @@ impl Endpoint {
             Box::pin(source),
         );
         stream.set_rate_limit(rate_limit);
+        stream.set_price(self.stream_price(dialect, call));
         Ok(stream)
     }
 

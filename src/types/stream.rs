@@ -7,6 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
+use std::sync::Arc;
+
+use crate::pricing::ModelPrice;
 
 use crate::error::Error;
 use crate::types::message::{ContentPart, Message, ReasoningBlock, Role};
@@ -118,6 +121,7 @@ pub struct ChatStream {
     queued: VecDeque<Delta>,
     source: Option<Pin<Box<dyn DeltaSource>>>,
     last_usage: Option<Usage>,
+    price: Option<Arc<ModelPrice>>,
     end_hooks: Vec<EndHook>,
 }
 
@@ -151,8 +155,28 @@ impl ChatStream {
             queued: VecDeque::new(),
             source: Some(source),
             last_usage: None,
+            price: None,
             end_hooks: Vec::new(),
         }
+    }
+
+    /// Sets the price the stream's cost is computed from (the provider resolves it when it
+    /// opens the stream).
+    pub(crate) fn set_price(&mut self, price: Option<Arc<ModelPrice>>) {
+        self.price = price;
+    }
+
+    /// The cost in US dollars so far: the cost the provider reported (OpenRouter's
+    /// `usage.cost`), else, once the stream has reported its usage, that usage priced at the
+    /// model's price. `None` before any usage, and for a model with no known price.
+    pub fn cost(&self) -> Option<f64> {
+        self.meta
+            .cost
+            .or_else(|| self.cost_of(self.last_usage.as_ref()))
+    }
+
+    fn cost_of(&self, usage: Option<&Usage>) -> Option<f64> {
+        Some(self.price.as_ref()?.cost(usage?))
     }
 
     /// Adds a hook called once when the stream ends (completes, fails or is dropped).
@@ -231,7 +255,10 @@ impl ChatStream {
             self.model().to_owned(),
             self.route.take(),
         );
-        response.cost = self.meta.cost;
+        response.cost = self
+            .meta
+            .cost
+            .or_else(|| self.cost_of(response.usage.as_ref()));
         response.rate_limit = self.rate_limit;
         Ok(response)
     }
@@ -541,6 +568,36 @@ mod tests {
             .await
             .unwrap();
         assert!(r.message.reasoning_blocks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn cost_is_the_last_usage_at_the_stream_price() {
+        use futures::StreamExt;
+        let deltas = || {
+            stream::iter(vec![
+                Ok(Delta::Text("a".into())),
+                Ok(Delta::Usage(Usage::new(1_000, 0))),
+                Ok(Delta::Usage(Usage::new(1_000, 500))),
+            ])
+        };
+        let mut s = ChatStream::new("p", "m", deltas());
+        s.set_price(Some(Arc::new(ModelPrice::new(1.0, 2.0))));
+        assert_eq!(s.cost(), None);
+        s.next().await;
+        assert_eq!(s.cost(), None, "no usage yet");
+        s.next().await;
+        assert_eq!(s.cost(), Some(0.001));
+        s.next().await;
+        assert_eq!(s.cost(), Some(0.002));
+        // Without a price, no cost.
+        let r = ChatStream::new("p", "m", deltas())
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(r.cost, None);
+        let mut s = ChatStream::new("p", "m", deltas());
+        s.set_price(Some(Arc::new(ModelPrice::new(1.0, 2.0))));
+        assert_eq!(s.into_response().await.unwrap().cost, Some(0.002));
     }
 
     #[tokio::test]

@@ -10,8 +10,13 @@ pub struct Usage {
     pub output_tokens: u64,
     /// Prompt tokens served from the provider's cache (a subset of `input_tokens`).
     pub cached_input_tokens: u64,
-    /// Prompt tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`).
+    /// Prompt tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`),
+    /// a subset of `input_tokens`.
     pub cache_creation_input_tokens: u64,
+    /// The part of `cache_creation_input_tokens` written with a 1-hour TTL (Anthropic
+    /// `cache_creation.ephemeral_1h_input_tokens`), priced at the 1-hour write rate; the rest
+    /// was written with the default 5-minute TTL.
+    pub cache_creation_1h_input_tokens: u64,
     /// Completion tokens spent on reasoning (a subset of `output_tokens`).
     pub reasoning_tokens: u64,
 }
@@ -38,6 +43,14 @@ impl Usage {
     #[must_use]
     pub fn with_cache_creation_input_tokens(mut self, tokens: u64) -> Self {
         self.cache_creation_input_tokens = tokens;
+        self
+    }
+
+    /// Sets the part of the cache-written prompt tokens written with a 1-hour TTL (a subset of
+    /// `cache_creation_input_tokens`).
+    #[must_use]
+    pub fn with_cache_creation_1h_input_tokens(mut self, tokens: u64) -> Self {
+        self.cache_creation_1h_input_tokens = tokens;
         self
     }
 

@@ -62,6 +62,18 @@ pub(super) struct WireUsage {
     pub(super) cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     pub(super) cache_read_input_tokens: Option<u64>,
+    /// The cache writes split by TTL (`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`).
+    #[serde(default)]
+    pub(super) cache_creation: Option<WireCacheCreation>,
+}
+
+/// `usage.cache_creation`: the prompt tokens written to the cache, by TTL.
+#[derive(Deserialize, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WireCacheCreation {
+    #[serde(default)]
+    pub(super) ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) ephemeral_1h_input_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -85,18 +97,34 @@ impl WireUsage {
                 *mine = theirs;
             }
         }
+        if later.cache_creation.is_some() {
+            self.cache_creation = later.cache_creation;
+        }
     }
 
     /// The normalized usage: Anthropic's `input_tokens` excludes the prompt tokens read from or
     /// written to the cache, ours includes them.
     pub(super) fn normalize(&self) -> Usage {
         let cache_read = self.cache_read_input_tokens.unwrap_or(0);
-        let cache_creation = self.cache_creation_input_tokens.unwrap_or(0);
+        let split = self.cache_creation.unwrap_or_default();
+        let written_1h = split.ephemeral_1h_input_tokens.unwrap_or(0);
+        // The total, or the sum of its split when only the split was sent.
+        let cache_creation = self.cache_creation_input_tokens.unwrap_or_else(|| {
+            split
+                .ephemeral_5m_input_tokens
+                .unwrap_or(0)
+                .saturating_add(written_1h)
+        });
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + cache_read + cache_creation,
+            input_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(cache_read)
+                .saturating_add(cache_creation),
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: cache_read,
             cache_creation_input_tokens: cache_creation,
+            cache_creation_1h_input_tokens: written_1h.min(cache_creation),
             reasoning_tokens: 0,
         }
     }
@@ -312,6 +340,7 @@ mod tests {
             output_tokens: Some(7),
             cache_creation_input_tokens: Some(100),
             cache_read_input_tokens: Some(1000),
+            cache_creation: None,
         };
         assert_eq!(
             wire.normalize(),
@@ -320,9 +349,32 @@ mod tests {
                 output_tokens: 7,
                 cached_input_tokens: 1000,
                 cache_creation_input_tokens: 100,
+                cache_creation_1h_input_tokens: 0,
                 reasoning_tokens: 0,
             }
         );
+    }
+
+    #[test]
+    fn cache_writes_are_split_by_ttl() {
+        let body = r#"{"input_tokens":10,"output_tokens":7,"cache_creation_input_tokens":300,
+            "cache_read_input_tokens":0,
+            "cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200}}"#;
+        let wire: WireUsage = serde_json::from_str(body).unwrap();
+        let u = wire.normalize();
+        assert_eq!(u.input_tokens, 310);
+        assert_eq!(u.cache_creation_input_tokens, 300);
+        assert_eq!(u.cache_creation_1h_input_tokens, 200);
+        // Only the split: the total is its sum.
+        let body = r#"{"input_tokens":1,"cache_creation":{"ephemeral_5m_input_tokens":4,
+            "ephemeral_1h_input_tokens":5}}"#;
+        let u = serde_json::from_str::<WireUsage>(body).unwrap().normalize();
+        assert_eq!((u.input_tokens, u.cache_creation_input_tokens), (10, 9));
+        assert_eq!(u.cache_creation_1h_input_tokens, 5);
+        // No split: every write is a 5-minute write.
+        let body = r#"{"input_tokens":1,"cache_creation_input_tokens":4}"#;
+        let u = serde_json::from_str::<WireUsage>(body).unwrap().normalize();
+        assert_eq!(u.cache_creation_1h_input_tokens, 0);
     }
 
     #[test]
@@ -332,6 +384,7 @@ mod tests {
             output_tokens: Some(1),
             cache_creation_input_tokens: Some(0),
             cache_read_input_tokens: Some(5),
+            cache_creation: None,
         };
         usage.update(&WireUsage {
             output_tokens: Some(42),

@@ -72,6 +72,7 @@ fn text_stream_with_one_total_usage() {
                 output_tokens: 12,
                 cached_input_tokens: 100,
                 cache_creation_input_tokens: 10,
+                cache_creation_1h_input_tokens: 0,
                 reasoning_tokens: 0,
             }),
         ]

@@ -137,6 +137,7 @@ impl UsageMetadata {
             output_tokens: self.candidates_token_count.unwrap_or(0) + thoughts,
             cached_input_tokens: self.cached_content_token_count.unwrap_or(0),
             cache_creation_input_tokens: 0,
+            cache_creation_1h_input_tokens: 0,
             reasoning_tokens: thoughts,
         })
     }

@@ -46,6 +46,7 @@ fn text_thoughts_signature_and_usage() {
             output_tokens: 47,
             cached_input_tokens: 4,
             cache_creation_input_tokens: 0,
+            cache_creation_1h_input_tokens: 0,
             reasoning_tokens: 40,
         })
     );

@@ -206,6 +206,7 @@ impl WireUsage {
             },
             cached_input_tokens: cached,
             cache_creation_input_tokens: 0,
+            cache_creation_1h_input_tokens: 0,
             reasoning_tokens: reasoning,
         })
     }
