@@ -1,7 +1,8 @@
 //! The router's attempt loop: it composes the pure policies (retry, rest, circuit, hedge, stats)
 //! into calls of the targets' providers, and records every attempt.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use futures::StreamExt;
 use tokio::time::{Duration, Instant};
@@ -13,12 +14,17 @@ use super::clock::saturating_add;
 use super::hedge::{HedgeBudget, HedgePolicy};
 use super::rest::{self, RestReason, RestState};
 use super::retry::{RetryDecision, RetryPolicy};
-use super::stats::TargetStats;
+use super::rules::Rules;
+use super::spend::{Hold, Ledger, Scope};
+use super::stats::{Percentiles, RouterStats, TargetReport, TargetStats};
+use super::strategy::{self, Candidate, Ewma, Strategy};
 use super::target::Target;
 use crate::error::{Error, ErrorKind};
+use crate::pricing::{ModelPrice, PriceTable};
 use crate::provider::{CallOptions, ChatProvider};
+use crate::state::{Nanos, usd_to_nanos};
 use crate::types::MediaCache;
-use crate::types::stream::StreamEnd;
+use crate::types::stream::{StreamEnd, StreamSummary};
 use crate::types::{
     Attempt, AttemptOutcome, AttemptReason, ChatRequest, ChatResponse, ChatStream, Delta, RouteInfo,
 };
@@ -38,37 +44,83 @@ pub(crate) struct Shared {
     /// How long a target out of quota rests when its error says nothing.
     pub(crate) quota_rest: Duration,
     pub(crate) rng: Mutex<fastrand::Rng>,
+    /// Routes of rules, by alias.
+    pub(crate) rules: std::collections::HashMap<String, Rules>,
+    /// The budgets and their store.
+    pub(crate) ledger: Ledger,
+    /// What calls are costed with (passed to the providers too).
+    pub(crate) prices: Arc<PriceTable>,
+    pub(crate) steer_by_rate_limits: bool,
+    /// `0..slots.len()`: a request naming a target's model directly gets a one-target route.
+    pub(crate) slot_indices: Vec<usize>,
 }
 
 /// A named route: indices into [`Shared::slots`], in order of preference.
 pub(crate) struct Route {
     pub(crate) targets: Vec<usize>,
     pub(crate) hedge_budget: Mutex<Option<HedgeBudget>>,
+    pub(crate) strategy: Strategy,
 }
+
+/// The worst output a call is reserved for when neither the request, the target nor the price
+/// table says.
+const DEFAULT_WORST_OUTPUT_TOKENS: u64 = 4_096;
+
+/// The output a lowest-cost strategy assumes when the request sets no `max_tokens`.
+const TYPICAL_OUTPUT_TOKENS: u64 = 500;
+
+/// Bytes of text per output token, to estimate what a stream without usage has used.
+const BYTES_PER_TOKEN: u64 = 4;
 
 /// A target and its health state, shared by every route that lists it.
 pub(crate) struct Slot {
     pub(crate) target: Target,
+    /// Its price: the target's own, else the router's table entry.
+    pub(crate) price: Option<Arc<ModelPrice>>,
     // Shared with end hooks of the streams this target serves.
     state: Arc<Mutex<SlotState>>,
+    /// Calls in flight (streams until they end).
+    in_flight: Arc<AtomicU32>,
 }
 
 struct SlotState {
     circuit: Option<CircuitState>,
     rest: RestState,
     stats: TargetStats,
+    /// Latency averages for the lowest-latency strategy: whole answers, first deltas.
+    latency: [Ewma; 2],
 }
 
 impl Slot {
-    pub(crate) fn new(target: Target, circuit: Option<CircuitBreaker>) -> Self {
+    pub(crate) fn new(
+        target: Target,
+        circuit: Option<CircuitBreaker>,
+        prices: &PriceTable,
+    ) -> Self {
+        let price = target.price.clone().or_else(|| {
+            prices
+                .lookup(target.provider_name(), &target.model)
+                .cloned()
+        });
         Slot {
             target,
+            price,
             state: Arc::new(Mutex::new(SlotState {
                 circuit: circuit.map(CircuitState::new),
                 rest: RestState::default(),
                 stats: TargetStats::default(),
+                latency: [Ewma::default(); 2],
             })),
+            in_flight: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// What `input_tokens` of prompt and `output_tokens` of answer cost here, in nano-dollars
+    /// (0 without a price).
+    fn estimate(&self, input_tokens: u64, output_tokens: u64) -> Nanos {
+        self.price
+            .as_ref()
+            .map_or(0, |p| usd_to_nanos(p.estimate(input_tokens, output_tokens)))
     }
 
     fn state(&self) -> MutexGuard<'_, SlotState> {
@@ -85,29 +137,106 @@ fn lock_state(state: &Mutex<SlotState>) -> MutexGuard<'_, SlotState> {
 /// the first delta counts against the circuit (under the ticket its call was admitted with), and a
 /// complete stream's total time is recorded. A timeout at or after the request's `deadline` is the
 /// caller's, not the target's, and does not count.
+///
+/// It also settles the stream's budget reservation (its cost; without one, an estimate of what it
+/// delivered: never nothing), counts its tokens and spend, and ends its time in flight.
+#[allow(clippy::too_many_arguments)]
 fn watch_stream(
     stream: &mut ChatStream,
-    state: &Arc<Mutex<SlotState>>,
+    slot: &Slot,
     ticket: Option<Ticket>,
     started: Instant,
     deadline: Option<Instant>,
+    hold: Option<Hold>,
+    input_tokens: u64,
+    in_flight: InFlight,
+    #[cfg(feature = "metrics")] labels: super::metrics::Labels,
 ) {
-    let state = Arc::clone(state);
-    stream.on_end(Box::new(move |end, _usage| {
+    let state = Arc::clone(&slot.state);
+    let price = slot.price.clone();
+    stream.on_end(Box::new(move |end, summary: &StreamSummary| {
+        drop(in_flight);
         let now = Instant::now();
+        // What it used: its cost, else its prompt and the text it delivered at its price.
+        let cost = summary.cost.or_else(|| {
+            let output = summary
+                .usage
+                .map(|u| u.output_tokens)
+                .unwrap_or(summary.output_bytes.div_ceil(BYTES_PER_TOKEN));
+            price.as_ref().map(|p| p.estimate(input_tokens, output))
+        });
+        if let Some(hold) = hold {
+            let spent = cost.map_or(hold.reserved(), usd_to_nanos);
+            hold.settle(spent);
+        }
+        #[cfg(feature = "metrics")]
+        {
+            match &end {
+                StreamEnd::Complete => labels.stream_finished(now - started),
+                StreamEnd::Failed(err) => labels.error(err),
+                StreamEnd::Dropped => {}
+            }
+            labels.answered(summary.usage.as_ref(), cost);
+        }
         let mut state = lock_state(&state);
         match end {
-            StreamEnd::Complete => state.stats.total.record(now, now - started),
+            StreamEnd::Complete => {
+                state.stats.total.record(now, now - started);
+                state.stats.tally.answered(
+                    summary.usage.map(|u| u.output_tokens),
+                    now - started,
+                    cost,
+                );
+            }
             StreamEnd::Failed(err) => {
+                state.stats.tally.error(err.kind());
+                state.stats.tally.answered(None, Duration::ZERO, cost);
                 if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), ticket)
                     && health_outcome(err, now, deadline) == Outcome::HealthFailure
                 {
                     c.record(now, ticket, Outcome::HealthFailure);
                 }
             }
-            StreamEnd::Dropped => {}
+            StreamEnd::Dropped => state.stats.tally.answered(None, Duration::ZERO, cost),
         }
     }));
+}
+
+/// One call in flight on a target, counted until dropped.
+struct InFlight(Arc<AtomicU32>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicU32>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request's estimated input tokens, computed at most once, when first needed.
+pub(crate) struct Estimate<'r> {
+    req: &'r ChatRequest,
+    tokens: OnceLock<u64>,
+}
+
+impl<'r> Estimate<'r> {
+    fn new(req: &'r ChatRequest) -> Self {
+        Estimate {
+            req,
+            tokens: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> u64 {
+        *self
+            .tokens
+            .get_or_init(|| crate::tokens::estimate_request(self.req))
+    }
 }
 
 /// How a failure counts for its target's circuit: a timeout caused by the request's own deadline
@@ -120,11 +249,16 @@ fn health_outcome(err: &Error, now: Instant, deadline: Option<Instant>) -> Outco
     }
 }
 
-/// The request one attempt serves, and the images its attempts share.
+/// The request one attempt serves, the images its attempts share, and what its budgets and
+/// strategy read of it.
 #[derive(Clone, Copy)]
 struct Job<'r> {
     req: &'r ChatRequest,
     media: Option<&'r MediaCache>,
+    scope: Scope<'r>,
+    estimate: &'r Estimate<'r>,
+    /// The weight of a new latency observation (the route's strategy's).
+    alpha: f64,
 }
 
 /// Which call the request is.
@@ -289,31 +423,15 @@ impl Shared {
     }
 
     /// Serves `req` through the route (or target model) that `opts.model`, else `req.model`,
-    /// names, by `opts.deadline` at the latest.
+    /// names, by `opts.deadline` at the latest: routes of rules are followed to a route of
+    /// targets, and a budget may downgrade the request to another route.
     pub(crate) async fn run(
         &self,
         req: &ChatRequest,
         opts: &CallOptions<'_>,
         call: Call,
     ) -> Result<Answer, Error> {
-        let name = opts.model.unwrap_or(&req.model);
-        let single: [usize; 1];
-        let (route, targets): (Option<&Route>, &[usize]) = match self.routes.get(name) {
-            Some(route) => (Some(route), &route.targets),
-            None => match self.slots.iter().position(|s| s.target.model == name) {
-                Some(i) => {
-                    single = [i];
-                    (None, &single)
-                }
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!("no route or target serves `{name}`"),
-                    )
-                    .with_provider(self.name.clone()));
-                }
-            },
-        };
+        let requested = opts.model.unwrap_or(&req.model);
         // Overrides from an outer router's target apply to every attempt of this one; they are
         // rare (a router as a target with its own temperature), so a copy is fine.
         let overridden;
@@ -323,6 +441,7 @@ impl Shared {
                     model: None,
                     deadline: None,
                     media: None,
+                    prices: None,
                     ..*opts
                 };
                 overridden = outer.apply(req).into_owned();
@@ -330,11 +449,41 @@ impl Shared {
             } else {
                 req
             };
+        let estimate = Estimate::new(req);
+        let mut name = self.follow_rules(requested, req, &estimate)?;
+        let mut scope = Scope {
+            routes: [Some(requested), Some(name)],
+            tags: &req.metadata,
+        };
+        if !self.ledger.is_empty() {
+            // Downgrade before sending when a budget is past its soft limit or cannot pay.
+            for _ in 0..=self.ledger.budgets().count() {
+                let worst = self.route_worst_cost(name, req, &estimate);
+                match self.ledger.downgrade(&scope, worst).await? {
+                    Some(to) => {
+                        name = self.follow_rules(to, req, &estimate)?;
+                        scope.routes = [None, Some(name)];
+                    }
+                    None => break,
+                }
+            }
+        }
         let span = tracing::info_span!(
             "modelgate.request",
             router = %self.name,
             route = %name,
             stream = call == Call::Stream,
+            "gen_ai.operation.name" = "chat",
+            "gen_ai.request.model" = %requested,
+            "gen_ai.provider.name" = tracing::field::Empty,
+            "gen_ai.response.model" = tracing::field::Empty,
+            "gen_ai.usage.input_tokens" = tracing::field::Empty,
+            "gen_ai.usage.output_tokens" = tracing::field::Empty,
+            "gen_ai.usage.cache_read.input_tokens" = tracing::field::Empty,
+            "gen_ai.usage.reasoning.output_tokens" = tracing::field::Empty,
+            "gen_ai.response.finish_reasons" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+            "modelgate.cost_usd" = tracing::field::Empty,
         );
         // Images fetched from URLs are shared by all attempts of the request.
         let own_media;
@@ -346,23 +495,161 @@ impl Shared {
             }
             None => None,
         };
-        self.run_route(req, name, opts.deadline, media, call, route, targets)
-            .instrument(span)
-            .await
+        let mut downgrades = 0;
+        loop {
+            let (route, targets) = self.targets_of(name)?;
+            let job = Job {
+                req,
+                media,
+                scope,
+                estimate: &estimate,
+                alpha: route.map_or(super::strategy::DEFAULT_EWMA_ALPHA, |r| {
+                    r.strategy.ewma_alpha
+                }),
+            };
+            let result = self
+                .run_route(job, name, opts.deadline, call, route, targets)
+                .instrument(span.clone())
+                .await;
+            match result {
+                // Refused by a budget that says where to go instead.
+                Err(err)
+                    if err.kind() == ErrorKind::BudgetExceeded
+                        && downgrades < self.ledger.budgets().count() =>
+                {
+                    match self.ledger.downgrade_after_refusal(&scope) {
+                        Some(to) => {
+                            downgrades += 1;
+                            name = self.follow_rules(to, req, &estimate)?;
+                            scope.routes = [None, Some(name)];
+                        }
+                        None => return Err(record_error(&span, err)),
+                    }
+                }
+                Err(err) => return Err(record_error(&span, err)),
+                Ok(answer) => {
+                    if let Answer::Chat(r) = &answer {
+                        record_response(&span, r);
+                    } else if let Answer::Stream(s) = &answer {
+                        span.record("gen_ai.provider.name", s.provider());
+                        span.record("gen_ai.response.model", s.model());
+                    }
+                    return Ok(answer);
+                }
+            }
+        }
+    }
+
+    /// The route `name` leads to through routes of rules (itself when it is no route of rules).
+    fn follow_rules<'a>(
+        &'a self,
+        name: &'a str,
+        req: &ChatRequest,
+        estimate: &Estimate<'_>,
+    ) -> Result<&'a str, Error> {
+        let mut name = name;
+        // Rules were checked for cycles when the router was built.
+        for _ in 0..=self.rules.len() {
+            let Some(rules) = self.rules.get(name) else {
+                return Ok(name);
+            };
+            match rules.pick(req, &mut || estimate.get()) {
+                Some(next) => name = next,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "no rule of route `{name}` matches the request, and it has no default"
+                        ),
+                    )
+                    .with_provider(self.name.clone()));
+                }
+            }
+        }
+        Ok(name)
+    }
+
+    /// The route `name` names, or the one target serving that model.
+    fn targets_of(&self, name: &str) -> Result<(Option<&Route>, &[usize]), Error> {
+        match self.routes.get(name) {
+            Some(route) => Ok((Some(route), &route.targets)),
+            None => match self.slots.iter().position(|s| s.target.model == name) {
+                Some(i) => Ok((None, std::slice::from_ref(&self.slot_indices[i]))),
+                None => Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("no route or target serves `{name}`"),
+                )
+                .with_provider(self.name.clone())),
+            },
+        }
+    }
+
+    /// The worst cost of a request on the first target of `route` (what a downgrade decision
+    /// weighs), in nano-dollars.
+    fn route_worst_cost(&self, route: &str, req: &ChatRequest, estimate: &Estimate<'_>) -> Nanos {
+        let Some(&slot) = self.routes.get(route).and_then(|r| r.targets.first()) else {
+            return 0;
+        };
+        let slot = &self.slots[slot];
+        slot.estimate(estimate.get(), worst_output(slot, req))
+    }
+
+    pub(crate) fn stats(&self) -> RouterStats {
+        let now = Instant::now();
+        let targets = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let state = slot.state();
+                let tally = &state.stats.tally;
+                let secs = tally.generation.as_secs_f64();
+                TargetReport {
+                    provider: slot.target.provider_name().to_owned(),
+                    model: slot.target.model.clone(),
+                    requests: tally.requests,
+                    errors: tally.errors.clone(),
+                    latency: Percentiles::of(&state.stats.total, now),
+                    first_delta: Percentiles::of(&state.stats.first_delta, now),
+                    output_tokens: tally.output_tokens,
+                    output_tokens_per_second: (secs > 0.0)
+                        .then(|| tally.output_tokens as f64 / secs),
+                    spent_usd: crate::state::nanos_to_usd(tally.spent),
+                    in_flight: slot.in_flight.load(Ordering::Relaxed),
+                    circuit: state.circuit.as_ref().map(|c| c.state(now)),
+                    rest_remaining: state
+                        .rest
+                        .ready_at()
+                        .filter(|&at| at > now)
+                        .map(|at| at - now),
+                }
+            })
+            .collect();
+        RouterStats { targets }
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn run_route(
         &self,
-        req: &ChatRequest,
+        job: Job<'_>,
         name: &str,
         outer_deadline: Option<Instant>,
-        media: Option<&MediaCache>,
         call: Call,
         route: Option<&Route>,
         targets: &[usize],
     ) -> Result<Answer, Error> {
+        let req = job.req;
         let start = Instant::now();
+        // The route's strategy orders its targets for this request; `in_route_order` keeps the
+        // order they were listed in, which `RouteInfo::target_index` refers to.
+        let in_route_order = targets;
+        let ordered;
+        let targets = match route {
+            Some(route) if !route.strategy.is_ordered() => {
+                ordered = self.order(route, job, call, start);
+                &ordered[..]
+            }
+            _ => targets,
+        };
         let deadline = match (
             req.timeout
                 .or(self.timeout)
@@ -427,21 +714,13 @@ impl Shared {
                         tally.called[pos] = true;
                         let result = self
                             .hedged_attempt(
-                                route,
-                                targets,
-                                pos,
-                                admission,
-                                Job { req, media },
-                                call,
-                                reason,
-                                deadline,
-                                &mut tally,
-                                &mut log,
+                                route, targets, pos, admission, job, call, reason, deadline,
+                                &mut tally, &mut log,
                             )
                             .await;
                         match result {
                             Ok((answer, served)) => {
-                                return Ok(self.finish(answer, name, log, targets, served));
+                                return Ok(self.finish(answer, name, log, in_route_order, served));
                             }
                             Err(failure) => failure,
                         }
@@ -514,6 +793,54 @@ impl Shared {
         }
     }
 
+    /// The route's targets (slot indices) in the order its strategy gives for this request.
+    fn order(&self, route: &Route, job: Job<'_>, call: Call, now: Instant) -> Vec<usize> {
+        let strategy = &route.strategy;
+        let wants_cost = strategy.kind == strategy::StrategyKind::LowestCost;
+        let candidates: Vec<Candidate> = route
+            .targets
+            .iter()
+            .map(|&i| {
+                let slot = &self.slots[i];
+                let latency = slot.state().latency[usize::from(call == Call::Stream)];
+                Candidate {
+                    available: self.is_available(i, now),
+                    weight: slot.target.weight,
+                    cost: (wants_cost && slot.price.is_some()).then(|| {
+                        let output = slot
+                            .target
+                            .max_tokens
+                            .or(job.req.max_tokens)
+                            .map_or(TYPICAL_OUTPUT_TOKENS, u64::from);
+                        slot.estimate(job.estimate.get(), output) as f64
+                    }),
+                    latency,
+                    in_flight: slot.in_flight.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        let order = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            strategy::order(strategy, &candidates, now, &mut rng)
+        };
+        if strategy.kind == strategy::StrategyKind::LowestLatency
+            && let Some(&first) = order.first()
+            && candidates[first].available
+        {
+            // A probe of a stale target counts as seeing it, so one probe goes out per interval.
+            let slot = &self.slots[route.targets[first]];
+            let mut state = slot.state();
+            let ewma = &mut state.latency[usize::from(call == Call::Stream)];
+            if ewma
+                .last_seen
+                .is_none_or(|seen| now.saturating_duration_since(seen) >= strategy.probe_interval)
+            {
+                ewma.last_seen = Some(now);
+            }
+        }
+        order.into_iter().map(|k| route.targets[k]).collect()
+    }
+
     /// Once every target of the route was tried or skipped: waits for the resting target that is
     /// ready first and returns its position, or `None` when none is worth waiting for.
     ///
@@ -573,7 +900,16 @@ impl Shared {
 
     /// The error when nothing served the request: a `Timeout` when the deadline passed, else
     /// `AllTargetsFailed`; both carry every attempt's error.
-    fn exhausted(&self, log: Log, deadline: Option<Instant>) -> Error {
+    fn exhausted(&self, mut log: Log, deadline: Option<Instant>) -> Error {
+        // Refused by budgets alone: the budget's own error (its name, spend and reset).
+        if !log.errors.is_empty()
+            && log
+                .errors
+                .iter()
+                .all(|e| e.kind() == ErrorKind::BudgetExceeded)
+        {
+            return log.take(0);
+        }
         let err = if deadline.is_some_and(|d| Instant::now() >= d) {
             Error::new(
                 ErrorKind::Timeout,
@@ -703,6 +1039,7 @@ impl Shared {
             reason,
             outcome,
             latency,
+            cost: None,
         }
     }
 
@@ -816,12 +1153,21 @@ impl Shared {
                     Err(failure) if racer.pos == pos => primary = Some(failure),
                     Err(failure) => tally.raced[racer.pos] = Some(failure),
                 },
-                None => log.attempts.push(self.record(
-                    slot,
-                    racer.reason,
-                    AttemptOutcome::Cancelled,
-                    racer.started.elapsed(),
-                )),
+                None => {
+                    let mut record = self.record(
+                        slot,
+                        racer.reason,
+                        AttemptOutcome::Cancelled,
+                        racer.started.elapsed(),
+                    );
+                    // A cancelled call is presumed to have used its prompt.
+                    let slot = &self.slots[slot];
+                    record.cost = slot
+                        .price
+                        .as_ref()
+                        .map(|p| p.estimate(job.estimate.get(), 0));
+                    log.attempts.push(record);
+                }
             }
         }
         match (served, primary) {
@@ -870,7 +1216,9 @@ impl Shared {
         paid.then_some((at, slot, admission))
     }
 
-    /// One call of one target, with its timeouts, stream pre-flight and bookkeeping.
+    /// One call of one target, with its timeouts, stream pre-flight and bookkeeping: the budget
+    /// reservation before it (a refusal is a skip, with no call), the settlement after it, and
+    /// the target's health, latency, stats and rate-limit state.
     async fn attempt(
         &self,
         slot_index: usize,
@@ -882,6 +1230,33 @@ impl Shared {
     ) -> (Result<Answer, Error>, Attempt) {
         let slot = &self.slots[slot_index];
         let target = &slot.target;
+        let hold = if self.ledger.is_empty() {
+            None
+        } else {
+            let input = job.estimate.get();
+            let worst = slot.estimate(input, worst_output(slot, job.req));
+            let if_cancelled = slot.estimate(input, 0);
+            let provider = target.provider_name();
+            match self
+                .ledger
+                .reserve(&job.scope, (provider, &target.model), worst, if_cancelled)
+                .await
+            {
+                Ok(hold) => hold,
+                Err(err) => {
+                    let err = err.with_provider(provider.to_owned());
+                    admission.record(&mut slot.state(), Instant::now(), Outcome::Other);
+                    let record = self.record(
+                        slot_index,
+                        reason,
+                        AttemptOutcome::Skipped(err.kind()),
+                        Duration::ZERO,
+                    );
+                    return (Err(err), record);
+                }
+            }
+        };
+        let in_flight = InFlight::new(&slot.in_flight);
         let started = Instant::now();
         let limit = match (target.timeout.map(|t| saturating_add(started, t)), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -890,7 +1265,9 @@ impl Shared {
         // The provider gets the request's deadline, not the whole timeout again: it is what
         // bounds a stream's body once the stream has been handed to the caller. The request is
         // borrowed; only what the target changes travels beside it.
-        let opts = target.call_options(deadline, job.media);
+        let opts = target
+            .call_options(deadline, job.media)
+            .prices(&self.prices);
         let provider: &Arc<dyn ChatProvider> = &target.provider;
         let first_delta_timeout = target
             .first_delta_timeout
@@ -911,6 +1288,9 @@ impl Shared {
             provider = %target.provider_name(),
             model = %target.model,
             reason = ?reason,
+            "gen_ai.provider.name" = %target.provider_name(),
+            "gen_ai.request.model" = %target.model,
+            "error.type" = tracing::field::Empty,
         );
         let result = match limit {
             Some(at) => tokio::time::timeout_at(at, call_fut.instrument(span.clone()))
@@ -924,20 +1304,92 @@ impl Shared {
         let now = Instant::now();
         let latency = now - started;
         let mut result = result;
-        if let Ok(Answer::Stream(stream)) = &mut result {
-            watch_stream(stream, &slot.state, admission.ticket, started, deadline);
+        // A chat answer's cost: the provider's, else its usage at the target's price.
+        let mut cost = None;
+        if let Ok(Answer::Chat(r)) = &mut result {
+            if r.cost.is_none()
+                && let (Some(price), Some(usage)) = (&slot.price, &r.usage)
+            {
+                r.cost = Some(price.cost(usage));
+            }
+            cost = r.cost;
         }
+        let rate_limit = match &result {
+            Ok(Answer::Chat(r)) if self.steer_by_rate_limits => r.rate_limit,
+            Ok(Answer::Stream(s)) if self.steer_by_rate_limits => s.rate_limit().copied(),
+            _ => None,
+        };
+        #[cfg(feature = "metrics")]
+        let labels = super::metrics::Labels::new(slot, job.scope.routes[1].unwrap_or(""));
+        let mut hold = hold;
+        let mut in_flight = Some(in_flight);
+        if let Ok(Answer::Stream(stream)) = &mut result {
+            watch_stream(
+                stream,
+                slot,
+                admission.ticket,
+                started,
+                deadline,
+                hold.take(),
+                if self.ledger.is_empty() {
+                    0
+                } else {
+                    job.estimate.get()
+                },
+                in_flight.take().expect("set above"),
+                #[cfg(feature = "metrics")]
+                labels.clone(),
+            );
+        }
+        match (hold, &result) {
+            (Some(hold), Ok(_)) => {
+                let spent = cost.map_or(hold.reserved(), usd_to_nanos);
+                hold.settle(spent);
+            }
+            (Some(hold), Err(_)) => hold.release(),
+            (None, _) => {}
+        }
+        drop(in_flight);
         {
             let mut state = slot.state();
+            state.stats.tally.requests += 1;
+            let alpha = job.alpha;
+            let which = usize::from(call == Call::Stream);
             let outcome = match &result {
-                Ok(_) => {
+                Ok(answer) => {
                     match call {
                         Call::Chat => state.stats.total.record(now, latency),
                         Call::Stream => state.stats.first_delta.record(now, latency),
                     }
+                    state.latency[which].observe(now, latency, alpha);
+                    if let Answer::Chat(r) = answer {
+                        state
+                            .stats
+                            .tally
+                            .answered(r.usage.map(|u| u.output_tokens), latency, cost);
+                    }
+                    if let Some(rl) = rate_limit
+                        && rl.is_nearly_exhausted(job.estimate.get())
+                        && let Some(reset) = rl.reset().filter(|r| !r.is_zero())
+                    {
+                        // Steer away before the provider answers 429.
+                        tracing::debug!(
+                            reset_ms = reset.as_millis() as u64,
+                            "rate limit nearly exhausted; resting"
+                        );
+                        state.rest.rest_until(
+                            saturating_add(now, reset.min(self.max_rest)),
+                            RestReason::RateLimit,
+                        );
+                    }
                     Outcome::Success
                 }
                 Err(e) => {
+                    state.stats.tally.error(e.kind());
+                    if e.kind() == ErrorKind::Timeout {
+                        // A target that times out is slow.
+                        state.latency[which].observe(now, latency, alpha);
+                    }
                     if let Some((wait, reason)) = self.rest_for(e) {
                         state.rest.rest_until(saturating_add(now, wait), reason);
                     }
@@ -948,12 +1400,61 @@ impl Shared {
         }
         let outcome = match &result {
             Ok(_) => AttemptOutcome::Success,
-            Err(e) => AttemptOutcome::Failed(e.kind()),
+            Err(e) => {
+                span.record("error.type", e.kind().as_str());
+                AttemptOutcome::Failed(e.kind())
+            }
         };
         span.in_scope(|| {
             tracing::debug!(outcome = ?outcome, latency_ms = latency.as_millis() as u64, "attempt finished");
         });
-        (result, self.record(slot_index, reason, outcome, latency))
+        #[cfg(feature = "metrics")]
+        super::metrics::attempt(&labels, call, latency, &result, cost);
+        let mut record = self.record(slot_index, reason, outcome, latency);
+        record.cost = cost;
+        (result, record)
+    }
+}
+
+/// The most output a call on `slot` can produce: the target's or request's `max_tokens`, else
+/// the model's maximum output, else [`DEFAULT_WORST_OUTPUT_TOKENS`].
+fn worst_output(slot: &Slot, req: &ChatRequest) -> u64 {
+    slot.target
+        .max_tokens
+        .or(req.max_tokens)
+        .map(u64::from)
+        .or_else(|| slot.price.as_ref().and_then(|p| p.max_output_tokens))
+        .unwrap_or(DEFAULT_WORST_OUTPUT_TOKENS)
+}
+
+/// Records a request's failure on its span.
+fn record_error(span: &tracing::Span, err: Error) -> Error {
+    span.record("error.type", err.kind().as_str());
+    err
+}
+
+/// Records what answered a request, and its usage and cost, on its span.
+fn record_response(span: &tracing::Span, r: &ChatResponse) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("gen_ai.provider.name", r.provider.as_str());
+    span.record("gen_ai.response.model", r.model.as_str());
+    if let Some(u) = &r.usage {
+        span.record("gen_ai.usage.input_tokens", u.input_tokens);
+        span.record("gen_ai.usage.output_tokens", u.output_tokens);
+        span.record(
+            "gen_ai.usage.cache_read.input_tokens",
+            u.cached_input_tokens,
+        );
+        span.record("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens);
+    }
+    span.record(
+        "gen_ai.response.finish_reasons",
+        tracing::field::debug(&r.finish_reason),
+    );
+    if let Some(cost) = r.cost {
+        span.record("modelgate.cost_usd", cost);
     }
 }
 

@@ -47,9 +47,14 @@ mod budget;
 mod circuit;
 mod clock;
 mod hedge;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod rest;
 mod retry;
+mod rules;
+mod spend;
 mod stats;
+mod strategy;
 mod target;
 
 use std::collections::HashMap;
@@ -62,10 +67,15 @@ pub use budget::{Budget, BudgetScope, BudgetSnapshot, BudgetWindow};
 pub use circuit::{CircuitBreaker, CircuitStatus};
 pub use hedge::HedgePolicy;
 pub use retry::RetryPolicy;
+pub use rules::{Condition, Rules};
+pub use stats::{Percentiles, RouterStats, TargetReport};
+pub use strategy::{DEFAULT_EWMA_ALPHA, DEFAULT_PROBE_INTERVAL, Strategy};
 pub use target::Target;
 
 use crate::error::{Error, ErrorKind};
+use crate::pricing::PriceTable;
 use crate::provider::{CallOptions, ChatProvider};
+use crate::state::{MemoryStore, StateStore};
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// The default time a stream may take to send its first content delta.
@@ -130,6 +140,12 @@ pub struct RouterBuilder {
     max_rest: Duration,
     quota_rest: Duration,
     seed: Option<u64>,
+    rules: Vec<(String, Rules)>,
+    strategies: Vec<(String, Strategy)>,
+    budgets: Vec<Budget>,
+    store: Option<Arc<dyn StateStore>>,
+    prices: Option<Arc<PriceTable>>,
+    steer_by_rate_limits: bool,
 }
 
 impl Router {
@@ -147,6 +163,54 @@ impl Router {
             max_rest: DEFAULT_MAX_REST,
             quota_rest: DEFAULT_QUOTA_REST,
             seed: None,
+            rules: Vec::new(),
+            strategies: Vec::new(),
+            budgets: Vec::new(),
+            store: None,
+            prices: None,
+            steer_by_rate_limits: true,
+        }
+    }
+
+    /// A snapshot of how every target has performed: requests, errors by kind, latency and
+    /// time-to-first-delta percentiles, tokens per second, spend, calls in flight, circuit and
+    /// rest. Cheap: a short lock per target, no await.
+    pub fn stats(&self) -> RouterStats {
+        self.inner.stats()
+    }
+
+    /// A snapshot of every budget: limit, spend and reservations in the current window, and
+    /// when it resets. A budget per tag value is reported for requests without the tag (see
+    /// [`Router::budget`] for one value).
+    ///
+    /// # Errors
+    /// The state store's error when it cannot be reached.
+    pub async fn budgets(&self) -> Result<Vec<BudgetSnapshot>, Error> {
+        let mut out = Vec::new();
+        for budget in self.inner.ledger.budgets() {
+            if let Some(snapshot) = self.inner.ledger.snapshot(budget.name(), None).await {
+                out.push(snapshot?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A snapshot of the budget `name` (for a budget per tag value, of the value `tag_value`).
+    ///
+    /// # Errors
+    /// `ErrorKind::NotFound` when the router has no such budget; the state store's error when
+    /// it cannot be reached.
+    pub async fn budget(
+        &self,
+        name: &str,
+        tag_value: Option<&str>,
+    ) -> Result<BudgetSnapshot, Error> {
+        match self.inner.ledger.snapshot(name, tag_value).await {
+            Some(snapshot) => snapshot,
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("the router has no budget `{name}`"),
+            )),
         }
     }
 
@@ -252,6 +316,48 @@ impl RouterBuilder {
         self
     }
 
+    /// Adds a route of rules: requests whose `model` is `alias` go to the route the first
+    /// matching rule names (a route of targets or of rules), else to the default.
+    pub fn rules(mut self, alias: impl Into<String>, rules: Rules) -> Self {
+        self.rules.push((alias.into(), rules));
+        self
+    }
+
+    /// How the route `alias` orders its targets for each request (default
+    /// [`Strategy::ordered`]).
+    pub fn strategy(mut self, alias: impl Into<String>, strategy: Strategy) -> Self {
+        self.strategies.push((alias.into(), strategy));
+        self
+    }
+
+    /// Adds a budget: every call it covers reserves its worst cost first, and is refused (or
+    /// downgraded) when the budget cannot pay.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budgets.push(budget);
+        self
+    }
+
+    /// Where budget counters live (default: a [`MemoryStore`] of this router's own).
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The prices the router costs calls with (default [`PriceTable::builtin`]); it passes them
+    /// to its targets' providers, so every response's cost comes from this table.
+    pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Whether a target whose answer says its rate limit is (nearly) exhausted
+    /// (`x-ratelimit-remaining-*`, `anthropic-ratelimit-*`) rests until the limit resets, so
+    /// that other targets serve before it answers 429 (default on).
+    pub fn steer_by_rate_limits(mut self, on: bool) -> Self {
+        self.steer_by_rate_limits = on;
+        self
+    }
+
     /// Seeds the router's random numbers (backoff jitter), for reproducible tests.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -277,6 +383,9 @@ impl RouterBuilder {
         if self.first_delta_timeout.is_zero() || self.timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::config("router timeouts must be greater than zero"));
         }
+        let prices = self
+            .prices
+            .unwrap_or_else(|| Arc::new(PriceTable::builtin().clone()));
         let mut slots: Vec<attempt::Slot> = Vec::new();
         let mut routes = HashMap::new();
         for (alias, targets) in self.routes {
@@ -288,7 +397,7 @@ impl RouterBuilder {
                 let index = match slots.iter().position(|s| s.target.same_as(&target)) {
                     Some(i) => i,
                     None => {
-                        slots.push(attempt::Slot::new(target, self.circuit.clone()));
+                        slots.push(attempt::Slot::new(target, self.circuit.clone(), &prices));
                         slots.len() - 1
                     }
                 };
@@ -297,15 +406,93 @@ impl RouterBuilder {
             let route = attempt::Route {
                 targets: indices,
                 hedge_budget: Mutex::new(self.hedge.as_ref().map(hedge::HedgeBudget::new)),
+                strategy: Strategy::ordered(),
             };
             if routes.insert(alias.clone(), route).is_some() {
                 return Err(Error::config(format!("two routes are called `{alias}`")));
             }
         }
+        for (alias, strategy) in self.strategies {
+            strategy.validate()?;
+            match routes.get_mut(&alias) {
+                Some(route) => route.strategy = strategy,
+                None => {
+                    return Err(Error::config(format!(
+                        "a strategy is set for `{alias}`, which is not a route of targets"
+                    )));
+                }
+            }
+        }
+        let mut rules = HashMap::new();
+        for (alias, r) in self.rules {
+            if routes.contains_key(&alias) || rules.contains_key(&alias) {
+                return Err(Error::config(format!("two routes are called `{alias}`")));
+            }
+            rules.insert(alias, r);
+        }
+        let exists = |name: &str| routes.contains_key(name) || rules.contains_key(name);
+        for (alias, r) in &rules {
+            if let Some(missing) = r.routes().find(|to| !exists(to)) {
+                return Err(Error::config(format!(
+                    "rules of route `{alias}` lead to `{missing}`, which is not a route"
+                )));
+            }
+        }
+        check_rule_cycles(&rules)?;
+        let mut names = std::collections::HashSet::new();
+        for budget in &self.budgets {
+            budget.validate()?;
+            let name = budget.name();
+            if !names.insert(name) {
+                return Err(Error::config(format!("two budgets are called `{name}`")));
+            }
+            if let BudgetScope::Route(r) = &budget.scope
+                && !exists(r)
+            {
+                return Err(Error::config(format!(
+                    "budget `{name}` counts route `{r}`, which is not a route"
+                )));
+            }
+            if let Some(to) = &budget.downgrade_to
+                && !exists(to)
+            {
+                return Err(Error::config(format!(
+                    "budget `{name}` downgrades to `{to}`, which is not a route"
+                )));
+            }
+            let covers = |slot: &attempt::Slot| match &budget.scope {
+                BudgetScope::Target { provider, model } => {
+                    slot.target.provider_name() == provider && &slot.target.model == model
+                }
+                _ => true,
+            };
+            if let BudgetScope::Target { provider, model } = &budget.scope
+                && !slots.iter().any(covers)
+            {
+                return Err(Error::config(format!(
+                    "budget `{name}` counts target {provider}/{model}, which no route lists"
+                )));
+            }
+            // A budget cannot hold back spend it cannot price: no guesses.
+            if let Some(slot) = slots.iter().find(|s| covers(s) && s.price.is_none()) {
+                return Err(Error::config(format!(
+                    "budget `{name}` covers target {}/{}, which has no price: add it to the \
+                     router's prices or give the target one (Target::price)",
+                    slot.target.provider_name(),
+                    slot.target.model
+                )));
+            }
+        }
+        let slot_count = slots.len();
+        let ledger = spend::Ledger::new(
+            self.budgets,
+            self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+        );
         Ok(Router {
             inner: Arc::new(attempt::Shared {
                 name: self.name,
                 routes,
+                rules,
                 slots,
                 retry: self.retry,
                 hedge: self.hedge,
@@ -318,9 +505,52 @@ impl RouterBuilder {
                     Some(seed) => fastrand::Rng::with_seed(seed),
                     None => fastrand::Rng::new(),
                 }),
+                ledger,
+                prices,
+                steer_by_rate_limits: self.steer_by_rate_limits,
+                slot_indices: (0..slot_count).collect(),
             }),
         })
     }
+}
+
+/// Fails when routes of rules lead back to themselves.
+fn check_rule_cycles(rules: &HashMap<String, Rules>) -> Result<(), Error> {
+    fn visit<'a>(
+        name: &'a str,
+        rules: &'a HashMap<String, Rules>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::HashSet<&'a str>,
+    ) -> Result<(), Error> {
+        if done.contains(name) {
+            return Ok(());
+        }
+        let Some(r) = rules.get(name) else {
+            return Ok(());
+        };
+        if let Some(at) = path.iter().position(|p| *p == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name);
+            return Err(Error::config(format!(
+                "routes of rules form a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        }
+        path.push(name);
+        for to in r.routes() {
+            visit(to, rules, path, done)?;
+        }
+        path.pop();
+        done.insert(name);
+        Ok(())
+    }
+    let mut done = std::collections::HashSet::new();
+    let mut names: Vec<&String> = rules.keys().collect();
+    names.sort();
+    for name in names {
+        visit(name, rules, &mut Vec::new(), &mut done)?;
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::pricing::ModelPrice;
 use crate::provider::CallOptions;
 use crate::provider::ChatProvider;
 use crate::types::MediaCache;
@@ -33,6 +34,8 @@ pub struct Target {
     pub(crate) temperature: Option<f32>,
     pub(crate) max_tokens: Option<u32>,
     pub(crate) extra: Vec<(String, Value)>,
+    pub(crate) weight: u32,
+    pub(crate) price: Option<Arc<ModelPrice>>,
 }
 
 impl Target {
@@ -47,6 +50,8 @@ impl Target {
             temperature: None,
             max_tokens: None,
             extra: Vec::new(),
+            weight: 1,
+            price: None,
         }
     }
 
@@ -85,6 +90,20 @@ impl Target {
     /// Adds a provider-specific field to requests sent to this target.
     pub fn extra(mut self, key: impl Into<String>, value: Value) -> Self {
         self.extra.push((key.into(), value));
+        self
+    }
+
+    /// The target's share of requests under [`Strategy::weighted`](crate::router::Strategy::weighted)
+    /// (default 1; 0 keeps it for fallback only).
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// The price of this target's calls, instead of the router's price table entry for its
+    /// provider and model (a model of your own, or a nested router as a target).
+    pub fn price(mut self, price: ModelPrice) -> Self {
+        self.price = Some(Arc::new(price));
         self
     }
 
@@ -128,6 +147,7 @@ impl fmt::Debug for Target {
             .field("model", &self.model)
             .field("context_window", &self.context_window)
             .field("timeout", &self.timeout)
-            .finish()
+            .field("weight", &self.weight)
+            .finish_non_exhaustive()
     }
 }

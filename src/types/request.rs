@@ -278,4 +278,12 @@ impl ChatRequest {
             .flat_map(|m| &m.content)
             .any(|p| matches!(p, ContentPart::Image { .. }))
     }
+
+    /// Whether any message carries audio.
+    pub fn has_audio(&self) -> bool {
+        self.messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .any(|p| matches!(p, ContentPart::Audio { .. }))
+    }
 }

@@ -46,6 +46,10 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     /// From the start of the call to its answer (streams: to the first delta), or to its failure.
     pub latency: Duration,
+    /// What the call cost in USD, when known: a chat answer's cost; for a hedge's loser,
+    /// cancelled before it answered, the price of its prompt (what it is presumed to have used).
+    /// A stream's cost is known only once it ends ([`ChatStream::cost`](crate::ChatStream::cost)).
+    pub cost: Option<f64>,
 }
 
 /// The route a request took through a router.
@@ -76,6 +80,7 @@ impl Attempt {
             reason,
             outcome,
             latency,
+            cost: None,
         }
     }
 }

@@ -87,9 +87,21 @@ pub(crate) enum StreamEnd<'a> {
     Dropped,
 }
 
-/// Called once when a stream ends, however it ends, with the last usage it reported: where a
-/// router records a stream's health and latency (and, later, a budget settles its cost).
-pub(crate) type EndHook = Box<dyn FnOnce(StreamEnd<'_>, Option<Usage>) + Send>;
+/// What a stream had delivered when it ended, as an end hook sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamSummary {
+    /// The last usage it reported.
+    pub(crate) usage: Option<Usage>,
+    /// Its cost: reported by the provider, else its usage at the stream's price.
+    pub(crate) cost: Option<f64>,
+    /// Bytes of text, reasoning and tool-call arguments it yielded (to estimate what a stream
+    /// dropped before its usage arrived has used).
+    pub(crate) output_bytes: u64,
+}
+
+/// Called once when a stream ends, however it ends, with what it had delivered: where a router
+/// records a stream's health and latency, and a budget settles its cost.
+pub(crate) type EndHook = Box<dyn FnOnce(StreamEnd<'_>, &StreamSummary) + Send>;
 
 /// Adapts any stream of deltas (a user's own provider, a test) to a [`DeltaSource`].
 struct PlainSource<S>(S);
@@ -121,6 +133,7 @@ pub struct ChatStream {
     queued: VecDeque<Delta>,
     source: Option<Pin<Box<dyn DeltaSource>>>,
     last_usage: Option<Usage>,
+    output_bytes: u64,
     price: Option<Arc<ModelPrice>>,
     end_hooks: Vec<EndHook>,
 }
@@ -155,6 +168,7 @@ impl ChatStream {
             queued: VecDeque::new(),
             source: Some(source),
             last_usage: None,
+            output_bytes: 0,
             price: None,
             end_hooks: Vec::new(),
         }
@@ -185,6 +199,11 @@ impl ChatStream {
     }
 
     fn fire_end_hooks(&mut self, end: StreamEnd<'_>) {
+        let summary = StreamSummary {
+            usage: self.last_usage,
+            cost: self.cost(),
+            output_bytes: self.output_bytes,
+        };
         for hook in self.end_hooks.drain(..) {
             hook(
                 match &end {
@@ -192,7 +211,7 @@ impl ChatStream {
                     StreamEnd::Failed(e) => StreamEnd::Failed(e),
                     StreamEnd::Dropped => StreamEnd::Dropped,
                 },
-                self.last_usage,
+                &summary,
             );
         }
     }
@@ -278,8 +297,13 @@ impl Stream for ChatStream {
         match source.as_mut().poll_delta(cx, &mut this.meta) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(delta))) => {
-                if let Delta::Usage(u) = &delta {
-                    this.last_usage = Some(*u);
+                match &delta {
+                    Delta::Text(t) | Delta::Reasoning(t) => this.output_bytes += t.len() as u64,
+                    Delta::ToolCall { arguments, .. } => {
+                        this.output_bytes += arguments.len() as u64;
+                    }
+                    Delta::Usage(u) => this.last_usage = Some(*u),
+                    _ => {}
                 }
                 Poll::Ready(Some(Ok(delta)))
             }
@@ -496,7 +520,8 @@ mod tests {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut s = ChatStream::new("p", "m", stream::iter(deltas));
         let log = seen.clone();
-        s.on_end(Box::new(move |end, usage| {
+        s.on_end(Box::new(move |end, summary| {
+            let usage = summary.usage;
             let end = match end {
                 StreamEnd::Complete => "complete".to_owned(),
                 StreamEnd::Failed(e) => format!("failed:{}", e.kind()),
