@@ -357,10 +357,20 @@ impl Rates {
 ///
 /// Lookups allocate nothing: the table is a map of providers, each a map of models.
 /// See the [module docs](self) for how model names match and how a cost is computed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct PriceTable {
     providers: BTreeMap<String, BTreeMap<String, Arc<ModelPrice>>>,
+}
+
+// Short on purpose: a table is printed inside `CallOptions` and router debug output.
+impl std::fmt::Debug for PriceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceTable")
+            .field("providers", &self.providers.len())
+            .field("models", &self.len())
+            .finish()
+    }
 }
 
 impl PriceTable {

@@ -1324,6 +1324,9 @@ impl Shared {
         let mut hold = hold;
         let mut in_flight = Some(in_flight);
         if let Ok(Answer::Stream(stream)) = &mut result {
+            if let Some(price) = &slot.price {
+                stream.set_price_if_none(price);
+            }
             watch_stream(
                 stream,
                 slot,

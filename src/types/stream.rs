@@ -180,6 +180,14 @@ impl ChatStream {
         self.price = price;
     }
 
+    /// Gives the stream a price when its provider found none (a router's target priced by hand,
+    /// or a provider of the user's own).
+    pub(crate) fn set_price_if_none(&mut self, price: &Arc<ModelPrice>) {
+        if self.price.is_none() {
+            self.price = Some(Arc::clone(price));
+        }
+    }
+
     /// The cost in US dollars so far: the cost the provider reported (OpenRouter's
     /// `usage.cost`), else, once the stream has reported its usage, that usage priced at the
     /// model's price. `None` before any usage, and for a model with no known price.

@@ -6,6 +6,7 @@
 mod sim;
 
 mod basics;
+mod budget;
 mod circuit;
 mod deadline;
 mod hedge;
