@@ -330,7 +330,7 @@ async fn a_stream_dropped_early_settles_what_it_used_never_nothing() {
     let (sim, p) = sim::start().await;
     // A long answer in small chunks; the reader stops after the first.
     sim.set_default(
-        Scenario::text(&"word ".repeat(200))
+        Scenario::text("word ".repeat(200))
             .with_usage(20, 200)
             .with_chunk_chars(8),
     );
