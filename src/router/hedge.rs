@@ -216,7 +216,7 @@ impl HedgePolicy {
                     return None;
                 }
                 stats
-                    .percentile_ignoring_min(now, percentile)
+                    .percentile_cached(now, percentile)
                     .map(|d| d.max(self.min_delay))
             }
         }

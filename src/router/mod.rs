@@ -39,6 +39,11 @@
 //! | circuit breaker | off; [`CircuitBreaker::default()`]: opens at 50 % health failures over ≥ 10 requests in 30 s, 15 s cool-down |
 //! | hedging | off; [`HedgePolicy::adaptive(0.95)`](HedgePolicy::adaptive) hedges after the target's p95 latency, at most 10 % of requests, one hedge per request |
 //! | stream pre-flight | the first content delta must arrive within 30 s |
+//! | strategy | [`Strategy::ordered`]: targets in the order given; [`RouterBuilder::strategy`] sets weighted, lowest-cost, lowest-latency or least-busy per route |
+//! | rules | none; [`RouterBuilder::rules`] adds a route that picks another route from the prompt ([`Rules`], [`Condition`]) |
+//! | budgets | none; each [`Budget`] reserves a call's worst cost (estimated prompt tokens plus `max_tokens`, else the model's maximum output) before it is sent, settles the real cost after it, and refuses with [`ErrorKind::BudgetExceeded`] or downgrades; counters live in a [`StateStore`] ([`MemoryStore`] by default) |
+//! | prices | [`PriceTable::builtin`]; [`RouterBuilder::prices`] replaces it, and the router passes it to its providers so every cost comes from one table |
+//! | rate-limit steering | on: a target whose answer says its quota is (nearly) spent rests until the quota resets ([`RouterBuilder::steer_by_rate_limits`]) |
 //! | deadline | the request's own [`ChatRequest::timeout`](crate::ChatRequest::timeout), else [`RouterBuilder::timeout`], else none; it bounds every attempt, wait and retry, and a stream's body too |
 
 mod attempt;

@@ -33,14 +33,6 @@ pub(crate) struct Scope<'a> {
     pub(crate) tags: &'a BTreeMap<String, String>,
 }
 
-/// A counter claimed by one call.
-#[derive(Debug, Clone)]
-struct OwnedClaim {
-    key: Arc<str>,
-    window: u64,
-    limit: Nanos,
-}
-
 impl Ledger {
     pub(crate) fn new(budgets: Vec<Budget>, store: Arc<dyn StateStore>) -> Self {
         Ledger {
@@ -94,8 +86,8 @@ impl Ledger {
         }
     }
 
-    fn claim(&self, entry: &Entry, tag_value: Option<&str>, now_unix: u64) -> OwnedClaim {
-        OwnedClaim {
+    fn claim(&self, entry: &Entry, tag_value: Option<&str>, now_unix: u64) -> Claim {
+        Claim {
             key: match tag_value {
                 // A unit separator cannot appear in a budget name from a config by accident.
                 Some(v) => Arc::from(format!("{}\u{1f}{v}", entry.key)),
@@ -120,20 +112,18 @@ impl Ledger {
         if_cancelled: Nanos,
     ) -> Result<Option<Hold>, Error> {
         let now_unix = self.clock.now_unix();
-        let mut covering: Vec<(usize, Option<&str>)> = Vec::new();
-        for (i, entry) in self.entries.iter().enumerate() {
-            if let Some(tag) = Self::covers(entry, scope, Some(target)) {
-                covering.push((i, tag));
-            }
-        }
-        if covering.is_empty() {
+        let covering = || {
+            self.entries
+                .iter()
+                .filter_map(move |e| Some((e, Self::covers(e, scope, Some(target))?)))
+        };
+        let claims: Vec<Claim> = covering()
+            .map(|(entry, tag)| self.claim(entry, tag, now_unix))
+            .collect();
+        if claims.is_empty() {
             return Ok(None);
         }
-        let claims: Vec<OwnedClaim> = covering
-            .iter()
-            .map(|&(i, tag)| self.claim(&self.entries[i], tag, now_unix))
-            .collect();
-        match self.store.reserve(&borrowed(&claims), amount).await? {
+        match self.store.reserve(&claims, amount).await? {
             Reservation::Granted => Ok(Some(Hold {
                 store: self.store.clone(),
                 claims,
@@ -146,9 +136,12 @@ impl Ledger {
                 spent,
                 reserved,
             } => {
-                let (i, tag) = covering[claim.min(covering.len() - 1)];
+                let (entry, tag) = covering()
+                    .nth(claim)
+                    .or_else(|| covering().next())
+                    .expect("a claim was made");
                 Err(budget::exceeded(
-                    &self.entries[i].budget,
+                    &entry.budget,
                     tag,
                     spent,
                     reserved,
@@ -221,24 +214,13 @@ impl Ledger {
     }
 }
 
-fn borrowed(claims: &[OwnedClaim]) -> Vec<Claim<'_>> {
-    claims
-        .iter()
-        .map(|c| Claim {
-            key: &c.key,
-            window: c.window,
-            limit: c.limit,
-        })
-        .collect()
-}
-
 /// A call's reservation, to be settled with what it cost or released when it failed. Dropped
 /// unsettled (a hedge's loser, a cancelled request), it settles what the call is presumed to
 /// have used: its prompt.
 #[derive(Debug)]
 pub(crate) struct Hold {
     store: Arc<dyn StateStore>,
-    claims: Vec<OwnedClaim>,
+    claims: Vec<Claim>,
     reserved: Nanos,
     if_cancelled: Nanos,
     done: bool,
@@ -257,7 +239,7 @@ impl Hold {
     fn settle_now(&mut self, spent: Nanos) {
         self.done = true;
         self.store
-            .settle(&borrowed(&self.claims), self.reserved, spent)
+            .settle(&self.claims, self.reserved, spent)
             .complete_detached("settling a budget reservation");
     }
 
@@ -265,7 +247,7 @@ impl Hold {
     pub(crate) fn release(mut self) {
         self.done = true;
         self.store
-            .release(&borrowed(&self.claims), self.reserved)
+            .release(&self.claims, self.reserved)
             .complete_detached("releasing a budget reservation");
     }
 }

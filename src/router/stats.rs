@@ -103,6 +103,18 @@ pub(crate) struct LatencyStats {
     current_start: Option<Instant>,
     current: Histogram,
     previous: Histogram,
+    /// The last percentile read by [`percentile_cached`](Self::percentile_cached).
+    cached: std::cell::Cell<Option<Cached>>,
+}
+
+/// A percentile and the state it was read in.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    p: f64,
+    count: u64,
+    current_start: Option<Instant>,
+    live_both: bool,
+    value: Option<Duration>,
 }
 
 /// Which histograms still hold live data at some instant.
@@ -128,6 +140,7 @@ impl LatencyStats {
             current_start: None,
             current: Histogram::new(),
             previous: Histogram::new(),
+            cached: std::cell::Cell::new(None),
         }
     }
 
@@ -190,6 +203,33 @@ impl LatencyStats {
 
     /// Like [`percentile`](Self::percentile), but reports as soon as one latency is held, for a
     /// caller that applies its own minimum (the hedging policy has its own `min_data_points`).
+    /// As [`percentile_ignoring_min`](Self::percentile_ignoring_min), reusing the last reading
+    /// while fewer than 1/64 of the data points are new (and the periods have not rotated): the
+    /// hedging policy reads a percentile on every request, and a full scan of the histogram costs
+    /// more than the rest of its decision.
+    pub(crate) fn percentile_cached(&self, now: Instant, p: f64) -> Option<Duration> {
+        let count = self.count(now);
+        let live_both = matches!(self.live(now), Live::Both);
+        if let Some(c) = self.cached.get()
+            && c.p == p
+            && c.current_start == self.current_start
+            && c.live_both == live_both
+            && count >= c.count
+            && count - c.count < (count / 64).max(1)
+        {
+            return c.value;
+        }
+        let value = self.percentile_ignoring_min(now, p);
+        self.cached.set(Some(Cached {
+            p,
+            count,
+            current_start: self.current_start,
+            live_both,
+            value,
+        }));
+        value
+    }
+
     pub(crate) fn percentile_ignoring_min(&self, now: Instant, p: f64) -> Option<Duration> {
         let count = self.count(now);
         if count == 0 || p.is_nan() {

@@ -1,7 +1,8 @@
 //! The in-process [`StateStore`]: a map of counters under one mutex, held for a few integer
-//! operations and never across an await.
+//! operations and never across an await. An ordered map: a router has few budget keys, and
+//! comparing short names costs less than hashing them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{Claim, Counters, Nanos, Reservation, StateStore, StoreFuture};
@@ -10,7 +11,7 @@ use super::{Claim, Counters, Nanos, Reservation, StateStore, StoreFuture};
 /// once; counters live as long as the store.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    counters: Mutex<HashMap<String, Counter>>,
+    counters: Mutex<BTreeMap<String, Counter>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,24 +38,27 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn with_counters<T>(&self, f: impl FnOnce(&mut HashMap<String, Counter>) -> T) -> T {
+    fn with_counters<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Counter>) -> T) -> T {
         // Counters are plain numbers: a panic elsewhere cannot leave them unusable.
         let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut map)
     }
 }
 
-fn counter<'m>(map: &'m mut HashMap<String, Counter>, claim: &Claim<'_>) -> &'m mut Counter {
-    if !map.contains_key(claim.key) {
-        map.insert(claim.key.to_owned(), Counter::default());
+fn counter<'m>(map: &'m mut BTreeMap<String, Counter>, claim: &Claim) -> &'m mut Counter {
+    // One lookup when the counter exists (always, after its first use).
+    if map.contains_key(&*claim.key) {
+        let c = map.get_mut(&*claim.key).expect("checked above");
+        c.roll(claim.window);
+        return c;
     }
-    let c = map.get_mut(claim.key).expect("inserted above");
+    let c = map.entry(claim.key.to_string()).or_default();
     c.roll(claim.window);
     c
 }
 
 impl StateStore for MemoryStore {
-    fn reserve(&self, claims: &[Claim<'_>], amount: Nanos) -> StoreFuture<Reservation> {
+    fn reserve(&self, claims: &[Claim], amount: Nanos) -> StoreFuture<Reservation> {
         let answer = self.with_counters(|map| {
             for (i, claim) in claims.iter().enumerate() {
                 let c = counter(map, claim);
@@ -76,7 +80,7 @@ impl StateStore for MemoryStore {
         StoreFuture::ready(Ok(answer))
     }
 
-    fn settle(&self, claims: &[Claim<'_>], reserved: Nanos, spent: Nanos) -> StoreFuture<()> {
+    fn settle(&self, claims: &[Claim], reserved: Nanos, spent: Nanos) -> StoreFuture<()> {
         self.with_counters(|map| {
             for claim in claims {
                 let c = counter(map, claim);
@@ -87,7 +91,7 @@ impl StateStore for MemoryStore {
         StoreFuture::ready(Ok(()))
     }
 
-    fn release(&self, claims: &[Claim<'_>], reserved: Nanos) -> StoreFuture<()> {
+    fn release(&self, claims: &[Claim], reserved: Nanos) -> StoreFuture<()> {
         self.with_counters(|map| {
             for claim in claims {
                 let c = counter(map, claim);
@@ -118,8 +122,12 @@ impl StateStore for MemoryStore {
 mod tests {
     use super::*;
 
-    fn claim(key: &str, window: u64, limit: Nanos) -> Claim<'_> {
-        Claim { key, window, limit }
+    fn claim(key: &str, window: u64, limit: Nanos) -> Claim {
+        Claim {
+            key: key.into(),
+            window,
+            limit,
+        }
     }
 
     async fn counters(store: &MemoryStore, key: &str, window: u64) -> Counters {

@@ -33,6 +33,7 @@ mod memory;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use memory::MemoryStore;
@@ -64,11 +65,12 @@ pub fn nanos_to_usd(nanos: Nanos) -> f64 {
     nanos as f64 / NANOS_PER_USD
 }
 
-/// One budget counter a reservation is made against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim<'a> {
+/// One budget counter a reservation is made against. Its key is shared, so a store that does
+/// I/O can move claims into its future for the cost of a reference count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
     /// The counter's key (the budget's name, and for a per-tag-value budget the value).
-    pub key: &'a str,
+    pub key: Arc<str>,
     /// The window the reservation falls in: its start in Unix seconds, 0 for no window.
     pub window: u64,
     /// The counter's limit: spend plus reservations may not exceed it.
@@ -109,14 +111,14 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Adds `amount` to the reservations of every counter in `claims` if none would then exceed
     /// its limit (counting what it has spent and what is reserved in flight), else changes
     /// nothing and says which counter refused.
-    fn reserve(&self, claims: &[Claim<'_>], amount: Nanos) -> StoreFuture<Reservation>;
+    fn reserve(&self, claims: &[Claim], amount: Nanos) -> StoreFuture<Reservation>;
 
     /// Replaces a reservation of `reserved` on every counter in `claims` with `spent`, the real
     /// cost (which may be more or less than what was reserved).
-    fn settle(&self, claims: &[Claim<'_>], reserved: Nanos, spent: Nanos) -> StoreFuture<()>;
+    fn settle(&self, claims: &[Claim], reserved: Nanos, spent: Nanos) -> StoreFuture<()>;
 
     /// Returns a reservation of `reserved` on every counter in `claims` unused.
-    fn release(&self, claims: &[Claim<'_>], reserved: Nanos) -> StoreFuture<()>;
+    fn release(&self, claims: &[Claim], reserved: Nanos) -> StoreFuture<()>;
 
     /// The spend and reservations of the counter `key` in `window`.
     fn counters(&self, key: &str, window: u64) -> StoreFuture<Counters>;
