@@ -14,8 +14,10 @@ use modelgate::router::{Router, Target};
 use modelgate::simulator::{Scenario, Simulator, Wire};
 use modelgate::{ChatProvider, ChatRequest};
 
-/// Every value recorded: (metric name, sorted labels, value).
-type Log = Arc<Mutex<Vec<(String, Vec<(String, String)>, f64)>>>;
+/// One value recorded: (metric name, sorted labels, value).
+type Sample = (String, Vec<(String, String)>, f64);
+/// Every value recorded.
+type Log = Arc<Mutex<Vec<Sample>>>;
 
 #[derive(Default)]
 struct Capture {
@@ -121,7 +123,7 @@ async fn durations_tokens_cost_and_errors_are_recorded_per_provider_model_and_ro
     router.chat(&req).await.unwrap_err();
 
     let log = log.lock().unwrap().clone();
-    let of = |name: &str| -> Vec<&(String, Vec<(String, String)>, f64)> {
+    let of = |name: &str| -> Vec<&Sample> {
         log.iter().filter(|(n, _, _)| n == name).collect()
     };
     for (_, labels, _) in &log {
