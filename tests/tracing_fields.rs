@@ -13,10 +13,13 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// Every span's name and the fields recorded on it, as text.
+/// A span's name and the fields recorded on it, as text.
+type SpanRecord = (String, BTreeMap<String, String>);
+
+/// Every span seen.
 #[derive(Default, Clone)]
 struct Capture {
-    spans: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    spans: Arc<Mutex<Vec<SpanRecord>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
