@@ -123,9 +123,7 @@ async fn durations_tokens_cost_and_errors_are_recorded_per_provider_model_and_ro
     router.chat(&req).await.unwrap_err();
 
     let log = log.lock().unwrap().clone();
-    let of = |name: &str| -> Vec<&Sample> {
-        log.iter().filter(|(n, _, _)| n == name).collect()
-    };
+    let of = |name: &str| -> Vec<&Sample> { log.iter().filter(|(n, _, _)| n == name).collect() };
     for (_, labels, _) in &log {
         assert_eq!(label(labels, "gen_ai.provider.name"), Some("openai"));
         assert_eq!(label(labels, "gen_ai.request.model"), Some("gpt-4o-mini"));

@@ -19,6 +19,18 @@ fn dollar_per_million() -> ModelPrice {
     ModelPrice::new(1.0, 1.0)
 }
 
+/// A router with one route, `chat`, of one target priced at $1/M, and `budget`.
+fn one_target(p: Arc<dyn ChatProvider>, budget: Budget) -> Router {
+    Router::builder()
+        .route(
+            "chat",
+            [Target::new(p, "model-a").price(dollar_per_million())],
+        )
+        .budget(budget)
+        .build()
+        .unwrap()
+}
+
 fn req(text: &str) -> ChatRequest {
     ChatRequest::new("chat").user(text).max_tokens(100)
 }
