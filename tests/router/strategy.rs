@@ -114,6 +114,8 @@ async fn the_seed_table_sends_each_kind_of_prompt_to_its_model() {
         let r = router.chat(req).await.unwrap();
         assert_eq!(r.model, *model, "{req:?}");
         let route = r.route.as_ref().unwrap();
+        // The route reported is the route of targets the rules chose.
+        assert_eq!(route.route, model.trim_start_matches("model-"));
         assert_eq!(route.target_index, Some(0));
         assert_eq!(steps(route), [(*model, R::First, O::Success)]);
         expected.push(model.to_string());
@@ -963,4 +965,31 @@ async fn without_steering_an_exhausted_rate_limit_is_ignored() {
     );
     assert_eq!(count(&sim, "model-a"), 2);
     assert_eq!(count(&sim, "model-b"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sole_target_announcing_an_exhausted_rate_limit_is_waited_for_not_called() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route("chat", [Target::new(p.clone(), "model-a")])
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("chat").user("x");
+    sim.enqueue_for_model(
+        "model-a",
+        Scenario::text("last one").with_rate_limit(0, 1000, secs(20)),
+    );
+    router.chat(&req).await.unwrap();
+    let t0 = Instant::now();
+    // Nothing else can serve: the request waits for the reset instead of drawing a 429.
+    let r = router.chat(&req).await.unwrap();
+    assert_eq!(t0.elapsed(), secs(20));
+    assert_eq!(
+        steps(r.route.as_ref().unwrap()),
+        [
+            ("model-a", R::First, O::Skipped(ErrorKind::RateLimited)),
+            ("model-a", R::Retry, O::Success),
+        ]
+    );
+    assert_eq!(count(&sim, "model-a"), 2);
 }
