@@ -1265,9 +1265,15 @@ impl Shared {
         // The provider gets the request's deadline, not the whole timeout again: it is what
         // bounds a stream's body once the stream has been handed to the caller. The request is
         // borrowed; only what the target changes travels beside it.
-        let opts = target
-            .call_options(deadline, job.media)
-            .prices(&self.prices);
+        // A target with a price of its own gives its provider no table, so that a cost on the
+        // answer is one the provider reported itself and the rest is priced here, at the
+        // target's price (not at a table entry for the same model).
+        let prices = if target.price.is_some() {
+            no_prices()
+        } else {
+            &self.prices
+        };
+        let opts = target.call_options(deadline, job.media).prices(prices);
         let provider: &Arc<dyn ChatProvider> = &target.provider;
         let first_delta_timeout = target
             .first_delta_timeout
@@ -1304,6 +1310,12 @@ impl Shared {
         let now = Instant::now();
         let latency = now - started;
         let mut result = result;
+        if let Ok(Answer::Stream(s)) = &mut result
+            && target.price.is_some()
+        {
+            // Priced at the target's own price once its usage arrives (the provider had none).
+            s.set_price(slot.price.clone());
+        }
         // A chat answer's cost: the provider's, else its usage at the target's price.
         let mut cost = None;
         if let Ok(Answer::Chat(r)) = &mut result {
@@ -1417,6 +1429,12 @@ impl Shared {
         record.cost = cost;
         (result, record)
     }
+}
+
+/// The price table a target with its own price hands its provider: an empty one.
+fn no_prices() -> &'static PriceTable {
+    static EMPTY: OnceLock<PriceTable> = OnceLock::new();
+    EMPTY.get_or_init(PriceTable::empty)
 }
 
 /// The most output a call on `slot` can produce: the target's or request's `max_tokens`, else

@@ -56,7 +56,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RouteInfo {
-    /// The route alias the request named, or the model when it named one directly.
+    /// The route alias that served the request (for a route of rules, the route of targets its
+    /// rules led to; after a budget's downgrade, the route downgraded to), or the model when it
+    /// named one directly.
     pub route: String,
     /// Index of the target that served the request within its route.
     pub target_index: Option<usize>,

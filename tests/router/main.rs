@@ -12,4 +12,6 @@ mod deadline;
 mod hedge;
 mod rest;
 mod retry;
+mod stats;
+mod strategy;
 mod stream;
