@@ -1346,10 +1346,11 @@ impl Shared {
                 started,
                 deadline,
                 hold.take(),
-                if self.ledger.is_empty() {
-                    0
-                } else {
+                // What a stream dropped before its usage cost includes its prompt.
+                if slot.price.is_some() {
                     job.estimate.get()
+                } else {
+                    0
                 },
                 in_flight.take().expect("set above"),
                 #[cfg(feature = "metrics")]
