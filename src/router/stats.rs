@@ -204,7 +204,7 @@ impl LatencyStats {
     /// Like [`percentile`](Self::percentile), but reports as soon as one latency is held, for a
     /// caller that applies its own minimum (the hedging policy has its own `min_data_points`).
     /// As [`percentile_ignoring_min`](Self::percentile_ignoring_min), reusing the last reading
-    /// while fewer than 1/64 of the data points are new (and the periods have not rotated): the
+    /// while fewer than 1/16 of the data points are new (and the periods have not rotated): the
     /// hedging policy reads a percentile on every request, and a full scan of the histogram costs
     /// more than the rest of its decision.
     pub(crate) fn percentile_cached(&self, now: Instant, p: f64) -> Option<Duration> {
@@ -215,7 +215,7 @@ impl LatencyStats {
             && c.current_start == self.current_start
             && c.live_both == live_both
             && count >= c.count
-            && count - c.count < (count / 64).max(1)
+            && count - c.count < (count / 16).max(1)
         {
             return c.value;
         }
@@ -453,6 +453,27 @@ mod tests {
     }
 
     /// Asserts `actual` is within 2 % of `expected`.
+    #[test]
+    fn a_cached_percentile_is_reused_only_while_few_points_are_new() {
+        let mut s = LatencyStats::new(secs(60), 1);
+        let t = Instant::now();
+        for _ in 0..160 {
+            s.record(t, ms(10));
+        }
+        assert_close(s.percentile_cached(t, 0.5), ms(10));
+        // Fewer than 1/16 new points: the old reading stands.
+        for _ in 0..9 {
+            s.record(t, ms(1_000));
+        }
+        assert_close(s.percentile_cached(t, 0.5), ms(10));
+        // Enough new points (or another percentile) and it is read again.
+        for _ in 0..200 {
+            s.record(t, ms(1_000));
+        }
+        assert_close(s.percentile_cached(t, 0.5), ms(1_000));
+        assert_close(s.percentile_cached(t, 0.01), ms(10));
+    }
+
     fn assert_close(actual: Option<Duration>, expected: Duration) {
         let actual = actual.expect("a percentile");
         let error = actual.as_secs_f64() / expected.as_secs_f64() - 1.0;
