@@ -95,6 +95,9 @@ fn assert_send_sync() {
     is_send::<ChatStream>();
     is::<std::sync::Arc<dyn ChatProvider>>();
     is::<router::Router>();
+    is::<std::sync::Arc<dyn state::StateStore>>();
+    is::<state::MemoryStore>();
+    is::<pricing::PriceTable>();
     #[cfg(feature = "openai")]
     is::<providers::OpenAi>();
     #[cfg(feature = "deepseek")]
