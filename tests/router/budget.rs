@@ -48,14 +48,7 @@ fn close(a: f64, b: f64) -> bool {
 async fn a_budget_that_cannot_pay_refuses_without_calling_the_provider() {
     let (sim, p) = sim::start().await;
     let r = req("hello");
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("tiny", worst(&r) / 2.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("tiny", worst(&r) / 2.0));
     let err = router.chat(&r).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BudgetExceeded);
     let text = err.to_string();
@@ -77,14 +70,7 @@ async fn a_budget_that_cannot_pay_refuses_without_calling_the_provider() {
 async fn the_real_cost_is_settled_and_the_reservation_returned() {
     let (sim, p) = sim::start().await;
     sim.set_default(Scenario::text("ok").with_usage(30, 7));
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("all", 1.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("all", 1.0));
     let r = router.chat(&req("hello")).await.unwrap();
     assert!(close(r.cost.unwrap(), 37.0 / 1e6));
     assert!(close(
@@ -104,14 +90,7 @@ async fn a_failed_call_releases_its_reservation() {
         400,
         r#"{"error":{"message":"bad","type":"invalid_request_error","param":null,"code":null}}"#,
     ));
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("all", 1.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("all", 1.0));
     assert_eq!(
         router.chat(&req("hello")).await.unwrap_err().kind(),
         ErrorKind::InvalidRequest
@@ -191,14 +170,7 @@ async fn a_windowed_budget_refuses_until_its_window_resets() {
     let r = req("hello");
     let used = modelgate::tokens::estimate_request(&r);
     sim.set_default(Scenario::text("ok").with_usage(used, 100));
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("hourly", worst(&r) * 2.0).hourly())
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("hourly", worst(&r) * 2.0).hourly());
     router.chat(&r).await.unwrap();
     router.chat(&r).await.unwrap();
     let err = router.chat(&r).await.unwrap_err();
@@ -281,14 +253,7 @@ async fn when_answers_cost_less_than_reserved_the_whole_budget_can_still_be_spen
     // Answers cost a quarter of their worst case.
     let used = modelgate::tokens::estimate_request(&r);
     sim.set_default(Scenario::text("ok").with_usage(0, (used + 100) / 4));
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("all", w * 20.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("all", w * 20.0));
     let calls = (0..200).map(|_| {
         let router = router.clone();
         let r = r.clone();
@@ -314,14 +279,7 @@ async fn when_answers_cost_less_than_reserved_the_whole_budget_can_still_be_spen
 async fn a_stream_settles_its_usage_when_it_ends() {
     let (sim, p) = sim::start().await;
     sim.set_default(Scenario::text("hello world").with_usage(20, 5));
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("all", 1.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("all", 1.0));
     let mut stream = router.chat_stream(&req("hi")).await.unwrap();
     let during = router.budget("all", None).await.unwrap();
     assert!(
@@ -347,14 +305,7 @@ async fn a_stream_dropped_early_settles_what_it_used_never_nothing() {
             .with_chunk_chars(8),
     );
     let r = req("hi");
-    let router = Router::builder()
-        .route(
-            "chat",
-            [Target::new(p, "model-a").price(dollar_per_million())],
-        )
-        .budget(Budget::new("all", 1.0))
-        .build()
-        .unwrap();
+    let router = one_target(p, Budget::new("all", 1.0));
     let mut stream = router.chat_stream(&r).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert!(matches!(first, modelgate::Delta::Text(_)));
