@@ -45,6 +45,7 @@
 //! | `rustls` | yes | TLS through rustls |
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `tokenizer` | no | exact token counts for OpenAI models in [`tokens::count_request`] (tiktoken-rs) |
+//! | `metrics` | no | the router's counters and histograms (duration, time to first chunk, tokens, cost, errors) through the [`metrics`](https://docs.rs/metrics) facade |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Code shared by several providers (the transport, the OpenAI format's flavors, serde helpers) is
 // partly unused when only some providers are compiled in; the full build is linted strictly.
@@ -82,7 +83,13 @@ pub use types::{
 };
 
 /// The README's code blocks, compiled as doctests.
-#[cfg(all(doctest, feature = "openai", feature = "deepseek"))]
+#[cfg(all(
+    doctest,
+    feature = "openai",
+    feature = "deepseek",
+    feature = "anthropic",
+    feature = "gemini"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
