@@ -908,7 +908,7 @@ impl Shared {
                 .iter()
                 .all(|e| e.kind() == ErrorKind::BudgetExceeded)
         {
-            return log.take(0);
+            return log.take(0).with_provider(self.name.clone());
         }
         let err = if deadline.is_some_and(|d| Instant::now() >= d) {
             Error::new(

@@ -152,6 +152,11 @@ impl Budget {
 
     /// A request the budget cannot pay for (or, past the soft limit, any request) goes to this
     /// route instead of failing with `ErrorKind::BudgetExceeded`.
+    ///
+    /// A request refused at the moment of its call (another request took the last of a budget
+    /// meanwhile) also goes to the `downgrade_to` of a budget covering it, if it has not been
+    /// there yet; every budget covering it is checked again on that route, so a downgrade never
+    /// lets spend past a limit.
     pub fn downgrade_to(mut self, route: impl Into<String>) -> Self {
         self.downgrade_to = Some(route.into());
         self

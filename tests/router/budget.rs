@@ -61,6 +61,11 @@ async fn a_budget_that_cannot_pay_refuses_without_calling_the_provider() {
         None,
         "a budget for all time never resets"
     );
+    assert_eq!(
+        err.provider(),
+        Some("router"),
+        "the router refused, not a provider"
+    );
     assert_eq!(sim.request_count(), 0);
     let b = router.budget("tiny", None).await.unwrap();
     assert_eq!((b.spent_usd, b.reserved_usd), (0.0, 0.0));
