@@ -12,7 +12,7 @@
 //! loopback server together, user space). `MG_PROBE` is one of `raw` (reqwest + serde_json),
 //! `direct` (`OpenAi::chat`), `router` (the same through a router with every policy on),
 //! `full` (the router with rules, a lowest-latency strategy over two targets, a daily budget
-//! and a tag budget on top),
+//! and a tag budget on top), `unhedged` (the same without hedging),
 //! `rawstream` and `stream` (a 2,000-chunk streamed answer). Without `MG_PROBE` it runs each kind
 //! a few times, as a smoke test.
 
@@ -59,7 +59,15 @@ fn main() {
             probe(&which, n);
         }
         Err(_) => {
-            for which in ["raw", "direct", "router", "full", "rawstream", "stream"] {
+            for which in [
+                "raw",
+                "direct",
+                "router",
+                "full",
+                "unhedged",
+                "rawstream",
+                "stream",
+            ] {
                 probe(which, 3);
             }
         }
@@ -81,31 +89,38 @@ fn probe(which: &str, n: usize) {
         .circuit_breaker(CircuitBreaker::default())
         .build()
         .unwrap();
-    let full = Router::builder()
-        .route(
-            "chat",
-            [
-                Target::new(direct.clone(), "gpt-4o-mini"),
-                Target::new(direct.clone(), "gpt-4.1-mini"),
-            ],
-        )
-        .route("accurate", [Target::new(direct.clone(), "gpt-4.1")])
-        .rules(
-            "auto",
-            Rules::new()
-                .when(Condition::has_images(), "accurate")
-                .when(Condition::tag("quality", "accuracy"), "accurate")
-                .when(Condition::max_input_tokens(500), "chat")
-                .otherwise("accurate"),
-        )
-        .strategy("chat", Strategy::lowest_latency())
-        .retry(RetryPolicy::default())
-        .hedge(HedgePolicy::adaptive(0.95))
-        .circuit_breaker(CircuitBreaker::default())
-        .budget(Budget::new("daily", 1e9).daily())
-        .budget(Budget::new("team", 1e9).for_tag("team", "bench"))
-        .build()
-        .unwrap();
+    let full_router = |hedge: bool| {
+        let builder = Router::builder()
+            .route(
+                "chat",
+                [
+                    Target::new(direct.clone(), "gpt-4o-mini"),
+                    Target::new(direct.clone(), "gpt-4.1-mini"),
+                ],
+            )
+            .route("accurate", [Target::new(direct.clone(), "gpt-4.1")])
+            .rules(
+                "auto",
+                Rules::new()
+                    .when(Condition::has_images(), "accurate")
+                    .when(Condition::tag("quality", "accuracy"), "accurate")
+                    .when(Condition::max_input_tokens(500), "chat")
+                    .otherwise("accurate"),
+            )
+            .strategy("chat", Strategy::lowest_latency())
+            .retry(RetryPolicy::default())
+            .circuit_breaker(CircuitBreaker::default())
+            .budget(Budget::new("daily", 1e9).daily())
+            .budget(Budget::new("team", 1e9).for_tag("team", "bench"));
+        let builder = if hedge {
+            builder.hedge(HedgePolicy::adaptive(0.95))
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    };
+    let full = full_router(true);
+    let unhedged = full_router(false);
     if which == "stream" || which == "rawstream" {
         let saddr = rt.block_on(common::static_server(
             "text/event-stream",
@@ -175,6 +190,7 @@ fn probe(which: &str, n: usize) {
     let (p, r): (&dyn ChatProvider, _) = match which {
         "direct" => (direct.as_ref(), common::request("gpt-4o-mini")),
         "full" => (&full, common::request("auto").metadata("team", "bench")),
+        "unhedged" => (&unhedged, common::request("auto").metadata("team", "bench")),
         _ => (&all, common::request("chat")),
     };
     rt.block_on(async {

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -434,7 +434,8 @@ impl Shared {
         let requested = opts.model.unwrap_or(&req.model);
         // Overrides from an outer router's target apply to every attempt of this one; they are
         // rare (a router as a target with its own temperature), so a copy is fine.
-        let overridden;
+        // Boxed so that the (rare) copy takes no room in every request's future.
+        let overridden: Box<ChatRequest>;
         let req =
             if opts.temperature.is_some() || opts.max_tokens.is_some() || !opts.extra.is_empty() {
                 let outer = CallOptions {
@@ -444,7 +445,7 @@ impl Shared {
                     prices: None,
                     ..*opts
                 };
-                overridden = outer.apply(req).into_owned();
+                overridden = Box::new(outer.apply(req).into_owned());
                 &overridden
             } else {
                 req
@@ -1098,6 +1099,24 @@ impl Shared {
                 .await;
             (index, outcome)
         };
+        // Most primaries answer before the hedge delay: race them against the timer alone, and
+        // set up the race of several (a task per racer) only once a hedge is due. The primary is
+        // held in a pinned `Option` so that it can be cancelled (dropped) before it is logged.
+        let mut primary_call = std::pin::pin!(futures::future::OptionFuture::from(Some(start(
+            0,
+            primary_slot,
+            admission,
+            reason
+        ))));
+        let timer = tokio::time::sleep(delay);
+        tokio::pin!(timer);
+        tokio::select! {
+            biased;
+            Some((_, (result, record))) = primary_call.as_mut() => {
+                return settle(result, record, primary_slot, Instant::now(), log);
+            }
+            () = &mut timer => {}
+        }
         let mut racers = vec![Racer {
             pos,
             reason,
@@ -1105,14 +1124,13 @@ impl Shared {
             result: None,
         }];
         let mut running = futures::stream::FuturesUnordered::new();
-        running.push(start(0, primary_slot, admission, reason));
+        running.push(futures::future::Either::Left(primary_call.as_mut()));
         let mut next_candidate = pos + 1;
+        // The timer has fired: the loop's first turn sends the first hedge.
         let mut may_hedge = true;
-        let timer = tokio::time::sleep(delay);
-        tokio::pin!(timer);
         loop {
             tokio::select! {
-                Some((index, (result, record))) = running.next() => {
+                Some(Some((index, (result, record)))) = running.next() => {
                     let ok = result.is_ok();
                     racers[index].result = Some((result, record, Instant::now()));
                     if ok || running.is_empty() {
@@ -1132,7 +1150,10 @@ impl Shared {
                                 started: Instant::now(),
                                 result: None,
                             });
-                            running.push(start(racers.len() - 1, slot, admission, AttemptReason::Hedge));
+                            running.push(futures::future::Either::Right(
+                                start(racers.len() - 1, slot, admission, AttemptReason::Hedge)
+                                    .map(Some),
+                            ));
                             may_hedge = tally.hedges_left > 0 && next_candidate < targets.len();
                             timer.as_mut().reset(Instant::now() + delay);
                         }
@@ -1143,6 +1164,7 @@ impl Shared {
         }
         // Cancel the attempts still running before logging them.
         drop(running);
+        primary_call.set(None.into());
         let mut served = None;
         let mut primary = None;
         for racer in racers {
@@ -1284,9 +1306,16 @@ impl Shared {
                     .chat_with(job.req, &opts)
                     .await
                     .map(|r| Answer::Chat(Box::new(r))),
-                Call::Stream => preflight(provider.as_ref(), job.req, &opts, first_delta_timeout)
-                    .await
-                    .map(Answer::Stream),
+                // Boxed: a stream's pre-flight state would otherwise double the size of every
+                // chat attempt's future, which is moved several times per call.
+                Call::Stream => Box::pin(preflight(
+                    provider.as_ref(),
+                    job.req,
+                    &opts,
+                    first_delta_timeout,
+                ))
+                .await
+                .map(Answer::Stream),
             }
         };
         let span = tracing::debug_span!(
