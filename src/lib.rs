@@ -65,6 +65,9 @@ pub mod pricing;
 mod provider;
 pub mod providers;
 pub mod router;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod state;
 pub mod tokens;
 mod transport;
