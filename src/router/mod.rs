@@ -177,6 +177,22 @@ impl Router {
         }
     }
 
+    /// Every name a request's `model` may give: the routes (of targets and of rules) and the
+    /// models of the targets, sorted, each once.
+    pub fn served_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .routes
+            .keys()
+            .chain(self.inner.rules.keys())
+            .cloned()
+            .chain(self.inner.slots.iter().map(|s| s.target.model.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// A snapshot of how every target has performed: requests, errors by kind, latency and
     /// time-to-first-delta percentiles, tokens per second, spend, calls in flight, circuit and
     /// rest. Cheap: a short lock per target, no await.

@@ -1,0 +1,422 @@
+//! The gateway's HTTP endpoints over a [`Router`]: a thin adapter from OpenAI's HTTP API to the
+//! router, with gateway keys and the server's own limits.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use super::openai::{self, ChunkWriter, CompletionRequest};
+use crate::error::{Error, ErrorKind};
+use crate::provider::ChatProvider;
+use crate::router::Router;
+use crate::types::{ChatStream, Delta, RouteInfo, Usage};
+
+/// The metadata tag naming the gateway key a request came with (what a key's budget counts).
+pub const KEY_TAG: &str = "modelgate.key";
+
+/// How long a stream may be silent before the server sends an SSE comment, so that proxies keep
+/// the connection and a client that went away is noticed.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// The default largest request body: 4 MiB.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The default most requests served at once.
+pub const DEFAULT_MAX_CONCURRENT: usize = 512;
+
+/// A gateway key: a bearer token clients send, and the routes it may use.
+#[derive(Clone)]
+pub struct GatewayKey {
+    name: String,
+    key: SecretString,
+    routes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for GatewayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayKey")
+            .field("name", &self.name)
+            .field("key", &"[REDACTED]")
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+impl GatewayKey {
+    /// A key called `name` (for logs, budgets and metrics) whose token is `key`, allowed on
+    /// every route.
+    pub fn new(name: impl Into<String>, key: SecretString) -> Self {
+        GatewayKey {
+            name: name.into(),
+            key,
+            routes: None,
+        }
+    }
+
+    /// Allows the key only on these routes (and target models).
+    pub fn routes(mut self, routes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.routes = Some(routes.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// The gateway: a router served in OpenAI's format, behind gateway keys and limits.
+#[derive(Debug)]
+#[must_use]
+pub struct Gateway {
+    router: Router,
+    keys: Vec<GatewayKey>,
+    max_body: usize,
+    max_concurrent: usize,
+    timeout: Option<Duration>,
+}
+
+struct Shared {
+    router: Router,
+    keys: Vec<GatewayKey>,
+    permits: Arc<Semaphore>,
+    timeout: Option<Duration>,
+}
+
+impl Gateway {
+    /// A gateway over `router`, without keys (so for loopback only), with the default limits.
+    pub fn new(router: Router) -> Self {
+        Gateway {
+            router,
+            keys: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            timeout: None,
+        }
+    }
+
+    /// Requires one of these keys (as `Authorization: Bearer …`) on every API request.
+    pub fn keys(mut self, keys: impl IntoIterator<Item = GatewayKey>) -> Self {
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// The largest request body; larger ones get 413 (default [`DEFAULT_MAX_BODY`]).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The most requests served at once (streams until they end); more get 503 (default
+    /// [`DEFAULT_MAX_CONCURRENT`]).
+    pub fn max_concurrent(mut self, n: usize) -> Self {
+        self.max_concurrent = n;
+        self
+    }
+
+    /// The deadline of each request, everything included; past it, 504.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the gateway checks keys (without any, it must only listen on loopback).
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The HTTP application: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`.
+    pub fn into_app(self) -> axum::Router {
+        let shared = Arc::new(Shared {
+            router: self.router,
+            keys: self.keys,
+            permits: Arc::new(Semaphore::new(self.max_concurrent.max(1))),
+            timeout: self.timeout,
+        });
+        axum::Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/models", get(models))
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(DefaultBodyLimit::max(self.max_body))
+            .with_state(shared)
+    }
+}
+
+/// An OpenAI-format error response.
+fn error(status: u16, kind: &str, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"message": message.into(), "type": kind, "param": Value::Null, "code": code}});
+    json_response(status, &body)
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The key a request came with (`Err`: the 401 to send), compared in constant time against every key (no early exit, so
+/// timing tells nothing of which or how much matched). `Ok(None)` when the gateway has no keys.
+// The error is the response itself, built once on a path that ends the request.
+#[allow(clippy::result_large_err)]
+fn authenticate<'k>(
+    keys: &'k [GatewayKey],
+    headers: &HeaderMap,
+) -> Result<Option<&'k GatewayKey>, Response> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let mut found = None;
+    for key in keys {
+        let equal: bool = key
+            .key
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(token.as_bytes())
+            .into();
+        if equal && found.is_none() {
+            found = Some(key);
+        }
+    }
+    found.map(Some).ok_or_else(|| {
+        error(
+            401,
+            "invalid_request_error",
+            "invalid_api_key",
+            "missing or wrong gateway key",
+        )
+    })
+}
+
+/// Tags from `x-modelgate-tags: k=v,k2=v2`.
+fn header_tags(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
+    headers
+        .get_all("x-modelgate-tags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            (!k.is_empty()).then(|| (k.to_owned(), v.to_owned()))
+        })
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The `x-modelgate-*` headers naming what served the request.
+fn route_headers(headers: &mut HeaderMap, provider: &str, model: &str, route: Option<&RouteInfo>) {
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put("x-modelgate-provider", provider);
+    put("x-modelgate-model", model);
+    if let Some(route) = route {
+        put("x-modelgate-route", &route.route);
+        let calls = route
+            .attempts
+            .iter()
+            .filter(|a| !matches!(a.outcome, crate::types::AttemptOutcome::Skipped(_)))
+            .count();
+        put("x-modelgate-attempts", &calls.to_string());
+    }
+}
+
+/// A router error as the gateway's contract says: its status, `Retry-After` when the router
+/// knows when to come back, `x-should-retry: false` for a spent budget without a window.
+fn router_error(err: &Error) -> Response {
+    let (status, body) = openai::error_response(err);
+    let mut r = json_response(status, &body);
+    if status == 429 {
+        match err.retry_after() {
+            Some(after) => {
+                let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            None if err.kind() == ErrorKind::BudgetExceeded => {
+                r.headers_mut()
+                    .insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            None => {}
+        }
+    }
+    r
+}
+
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let key = match authenticate(&shared.keys, &headers) {
+        Ok(key) => key,
+        Err(r) => return r,
+    };
+    let data: Vec<Value> = shared
+        .router
+        .served_names()
+        .into_iter()
+        .filter(|name| {
+            key.and_then(|k| k.routes.as_ref())
+                .is_none_or(|r| r.contains(name))
+        })
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "modelgate"}))
+        .collect();
+    json_response(200, &json!({"object": "list", "data": data}))
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match authenticate(&shared.keys, &headers) {
+        Ok(key) => key,
+        Err(r) => return r,
+    };
+    let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+        return error(
+            503,
+            "server_error",
+            "overloaded",
+            "too many requests in flight; try again",
+        );
+    };
+    let CompletionRequest {
+        request: mut req,
+        stream,
+        include_usage,
+        ..
+    } = match openai::parse_request(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => return json_response(400, &e.to_json()),
+    };
+    if let Some(key) = key {
+        if let Some(routes) = &key.routes
+            && !routes.contains(&req.model)
+        {
+            return error(
+                403,
+                "invalid_request_error",
+                "route_not_allowed",
+                format!("gateway key `{}` may not use `{}`", key.name, req.model),
+            );
+        }
+        req.metadata.insert(KEY_TAG.to_owned(), key.name.clone());
+    }
+    req.metadata.extend(header_tags(&headers));
+    if let Some(t) = shared.timeout {
+        req.timeout = Some(req.timeout.map_or(t, |own| own.min(t)));
+    }
+    if !stream {
+        let result = shared.router.chat(&req).await;
+        drop(permit);
+        return match result {
+            Ok(r) => {
+                let mut resp = json_response(200, &openai::response_json(&r, now_unix()));
+                route_headers(resp.headers_mut(), &r.provider, &r.model, r.route.as_ref());
+                if let Some(cost) = r.cost
+                    && let Ok(v) = HeaderValue::from_str(&format!("{cost:.9}"))
+                {
+                    resp.headers_mut().insert("x-modelgate-cost-usd", v);
+                }
+                resp
+            }
+            Err(e) => router_error(&e),
+        };
+    }
+    match shared.router.chat_stream(&req).await {
+        Ok(s) => {
+            let mut headers = HeaderMap::new();
+            route_headers(&mut headers, s.provider(), s.model(), s.route());
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let events = sse_events(s, include_usage, permit);
+            (headers, Body::from_stream(events)).into_response()
+        }
+        Err(e) => router_error(&e),
+    }
+}
+
+/// The stream's SSE events: a chunk per delta, an SSE comment after every [`KEEP_ALIVE`] of
+/// silence, the usage chunk (with its cost) when asked for, and `[DONE]` only when the upstream
+/// stream really ended; a failure after the first chunk is an OpenAI-style error event, and the
+/// stream closes without `[DONE]`. Dropping the body (a client gone) drops the upstream stream,
+/// which cancels its request.
+fn sse_events(
+    stream: ChatStream,
+    include_usage: bool,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    struct St {
+        stream: ChatStream,
+        writer: ChunkWriter,
+        usage: Option<Usage>,
+        include_usage: bool,
+        done: bool,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+    }
+    let writer = ChunkWriter::new(stream.id().unwrap_or(""), stream.model(), now_unix());
+    let state = St {
+        stream,
+        writer,
+        usage: None,
+        include_usage,
+        done: false,
+        _permit: permit,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            match tokio::time::timeout(KEEP_ALIVE, st.stream.next()).await {
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st)),
+                Ok(Some(Ok(delta))) => {
+                    if let Delta::Usage(u) = &delta {
+                        st.usage = Some(*u);
+                    }
+                    if let Some(chunk) = st.writer.delta(&delta) {
+                        return Some((Ok(event(&chunk)), st));
+                    }
+                }
+                Ok(Some(Err(err))) => {
+                    st.done = true;
+                    let (_, body) = openai::error_response(&err);
+                    return Some((Ok(event(&body)), st));
+                }
+                Ok(None) => {
+                    st.done = true;
+                    let mut out = Vec::new();
+                    if st.include_usage
+                        && let Some(u) = &st.usage
+                    {
+                        out.extend_from_slice(&event(&st.writer.usage(u, st.stream.cost())));
+                    }
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                    return Some((Ok(Bytes::from(out)), st));
+                }
+            }
+        }
+    })
+}
+
+fn event(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
