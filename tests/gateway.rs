@@ -292,3 +292,70 @@ async fn the_key_tag_and_header_tags_reach_the_router_and_not_the_provider() {
     let body = serde_json::to_string(&sent.body).unwrap();
     assert!(!body.contains("team-a") && !body.contains("ann"), "{body}");
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_its_upstream_request() {
+    let g = start(|g| g).await;
+    g.sim.enqueue(
+        Scenario::text("a slow and long answer")
+            .with_chunk_chars(2)
+            .with_chunk_delay(Duration::from_millis(200)),
+    );
+    let mut body = hi("chat");
+    body["stream"] = json!(true);
+    let mut resp = g.post(body).await;
+    assert_eq!(resp.status(), 200);
+    resp.chunk().await.unwrap();
+    assert_eq!(g.sim.connections_open(), 1, "the upstream stream is open");
+    drop(resp);
+    for _ in 0..100 {
+        if g.sim.connections_open() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the upstream connection outlived its client");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_a_stream_in_flight_finish() {
+    let sim = Simulator::start().await.unwrap();
+    sim.enqueue(
+        Scenario::text("finishing after the signal")
+            .with_chunk_chars(4)
+            .with_chunk_delay(Duration::from_millis(50)),
+    );
+    let app = Gateway::new(router(&sim)).into_app();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(modelgate::server::serve(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut body = hi("chat");
+    body["stream"] = json!(true);
+    let resp = http
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    server.await.unwrap().unwrap();
+    // After shutdown nothing is accepted.
+    assert!(
+        http.post(format!("{url}/v1/chat/completions"))
+            .json(&hi("chat"))
+            .send()
+            .await
+            .is_err()
+    );
+}

@@ -321,9 +321,12 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     if let Some(t) = shared.timeout {
         req.timeout = Some(req.timeout.map_or(t, |own| own.min(t)));
     }
+    let key_name = key.map_or("-", |k| k.name.as_str());
+    let started = tokio::time::Instant::now();
     if !stream {
         let result = shared.router.chat(&req).await;
         drop(permit);
+        log_request(key_name, &req.model, &result, started);
         return match result {
             Ok(r) => {
                 let mut resp = json_response(200, &openai::response_json(&r, now_unix()));
@@ -347,10 +350,98 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
                 HeaderValue::from_static("text/event-stream"),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            tracing::info!(
+                target: "modelgate::gateway",
+                key = key_name,
+                route = %req.model,
+                provider = s.provider(),
+                model = s.model(),
+                status = 200,
+                stream = true,
+                ttft_ms = started.elapsed().as_millis() as u64,
+                "stream started"
+            );
             let events = sse_events(s, include_usage, permit);
             (headers, Body::from_stream(events)).into_response()
         }
-        Err(e) => router_error(&e),
+        Err(e) => {
+            let response = router_error(&e);
+            tracing::info!(
+                target: "modelgate::gateway",
+                key = key_name,
+                route = %req.model,
+                status = response.status().as_u16(),
+                error = e.kind().as_str(),
+                stream = true,
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request failed"
+            );
+            response
+        }
+    }
+}
+
+/// One log line per request: key name, route, provider, model, status, tokens, cost, latency;
+/// never the prompt or a key.
+fn log_request(
+    key: &str,
+    route: &str,
+    result: &Result<crate::types::ChatResponse, Error>,
+    started: tokio::time::Instant,
+) {
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(r) => tracing::info!(
+            target: "modelgate::gateway",
+            key,
+            route,
+            provider = %r.provider,
+            model = %r.model,
+            status = 200,
+            input_tokens = r.usage.map(|u| u.input_tokens),
+            output_tokens = r.usage.map(|u| u.output_tokens),
+            cost_usd = r.cost,
+            latency_ms,
+            "request served"
+        ),
+        Err(e) => tracing::info!(
+            target: "modelgate::gateway",
+            key,
+            route,
+            status = openai::error_response(e).0,
+            error = e.kind().as_str(),
+            latency_ms,
+            "request failed"
+        ),
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets the
+/// requests in flight (streams included) finish for up to `grace`.
+///
+/// # Errors
+/// The listener's I/O error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx;
+    tokio::select! {
+        result = server => result,
+        () = async {
+            let _ = stop.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(target: "modelgate::gateway", "grace period over; closing the streams still open");
+            Ok(())
+        }
     }
 }
 

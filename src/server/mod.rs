@@ -10,4 +10,6 @@
 mod app;
 pub mod openai;
 
-pub use app::{DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT, Gateway, GatewayKey, KEEP_ALIVE, KEY_TAG};
+pub use app::{
+    DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT, Gateway, GatewayKey, KEEP_ALIVE, KEY_TAG, serve,
+};
