@@ -355,6 +355,14 @@ key = { file = "keys/gw.key" }
         }
     );
     assert_eq!(c.keys[1].key, KeySpec::File("keys/gw.key".into()));
+    // describe() names a command's program, never its arguments (they may hold a secret's path).
+    let text = c.describe();
+    assert!(
+        text.contains("vault: from command vault (re-run every 5m)"),
+        "{text}"
+    );
+    assert!(!text.contains("secret/gw"), "{text}");
+    assert!(text.contains("disk: from file keys/gw.key"), "{text}");
     let m = error(&with(
         "[router]\nhedge = { after = \"2s\", percentile = 0.9 }",
     ));

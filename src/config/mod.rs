@@ -735,3 +735,24 @@ fn toml_error(file: &str, text: &str, path: Option<&str>, e: &toml::de::Error) -
     });
     config_error(file, path, e.message(), position)
 }
+
+#[cfg(all(test, feature = "compat"))]
+mod tests {
+    use crate::providers::Preset;
+
+    #[test]
+    fn presets_match_the_compat_providers() {
+        let known = [
+            Preset::OpenRouter,
+            Preset::Groq,
+            Preset::Together,
+            Preset::Mistral,
+            Preset::Xai,
+            Preset::Fireworks,
+            Preset::Ollama,
+            Preset::Vllm,
+        ];
+        let names: Vec<&str> = known.iter().map(|p| p.name()).collect();
+        assert_eq!(names, super::PRESETS);
+    }
+}
