@@ -45,6 +45,7 @@
 //! | `rustls` | yes | TLS through rustls |
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `tokenizer` | no | exact token counts for OpenAI models in [`tokens::count_request`] (tiktoken-rs) |
+//! | `config` | no | [`config`]: the gateway's config file (TOML or JSON) as typed structs, with errors naming the file and key path, and reference checks |
 //! | `metrics` | no | the router's counters and histograms (duration, time to first chunk, tokens, cost, errors) through the [`metrics`](https://docs.rs/metrics) facade |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Code shared by several providers (the transport, the OpenAI format's flavors, serde helpers) is
@@ -60,6 +61,9 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 mod error;
 pub mod pricing;
 mod provider;
@@ -108,6 +112,8 @@ fn assert_send_sync() {
     is::<std::sync::Arc<dyn state::StateStore>>();
     is::<state::MemoryStore>();
     is::<pricing::PriceTable>();
+    #[cfg(feature = "config")]
+    is::<config::GatewayConfig>();
     #[cfg(feature = "openai")]
     is::<providers::OpenAi>();
     #[cfg(feature = "deepseek")]
