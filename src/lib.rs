@@ -32,6 +32,13 @@
 //! Streams never end cleanly unless the provider's terminal marker arrived: a cut stream ends
 //! with [`ErrorKind::StreamTruncated`].
 //!
+//! ## Credentials
+//!
+//! Every provider builder takes a fixed key (`.api_key(..)`) or a
+//! [`CredentialSource`](credentials::CredentialSource) asked at each request
+//! (`.api_key_source(..)`): an environment variable, a file re-read when it changes, a command
+//! re-run after a TTL, or your own. See [`credentials`].
+//!
 //! ## Cargo features
 //!
 //! | feature | default | what it adds |
@@ -60,6 +67,7 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
+pub mod credentials;
 mod error;
 pub mod pricing;
 mod provider;
@@ -105,6 +113,7 @@ fn assert_send_sync() {
     is::<std::sync::Arc<dyn state::StateStore>>();
     is::<state::MemoryStore>();
     is::<pricing::PriceTable>();
+    is::<std::sync::Arc<dyn credentials::CredentialSource>>();
     #[cfg(feature = "openai")]
     is::<providers::OpenAi>();
     #[cfg(feature = "deepseek")]
