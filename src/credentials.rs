@@ -70,12 +70,14 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 /// The key type sources hand out (re-exported from `secrecy`, so a custom source needs no
 /// dependency of its own): never printed by `Debug`, zeroed when dropped.
 pub use secrecy::SecretString;
+
+/// How to read a [`SecretString`] (`key.expose_secret()`), re-exported from `secrecy`.
+pub use secrecy::ExposeSecret;
 
 use crate::error::{Error, ErrorKind};
 
@@ -279,7 +281,8 @@ impl CredentialSource for FileKey {
     /// `ErrorKind::Auth`, naming the path, when the file cannot be read (missing, no permission,
     /// not UTF-8) or holds only whitespace.
     async fn key(&self) -> Result<SecretString, Error> {
-        let meta = std::fs::metadata(&self.path).map_err(|e| self.failed("cannot read", Some(e)))?;
+        let meta =
+            std::fs::metadata(&self.path).map_err(|e| self.failed("cannot read", Some(e)))?;
         let stamp = FileStamp::of(&meta);
         if let Some(cache) = &*self.cache.lock().unwrap_or_else(|p| p.into_inner())
             && cache.stamp == stamp

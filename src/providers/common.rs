@@ -97,7 +97,7 @@ impl Settings {
         match var(key_var) {
             Some(key) if !key.trim().is_empty() => {
                 settings.api_key = Some(Credential::Static(key.trim().into()));
-            },
+            }
             _ if key_required => {
                 return Err(Error::config(format!(
                     "environment variable {key_var} is not set"
