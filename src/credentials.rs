@@ -318,6 +318,10 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `Debug` prints the program, TTL and timeout, not the arguments (they may name secrets).
 ///
+/// In a test on tokio's paused clock, resume the clock while the command runs
+/// (`tokio::time::resume()`): a paused runtime with nothing else to do jumps straight to the
+/// command's timeout.
+///
 /// # Failures
 /// A command that cannot start, exits with a non-zero status, is still running after its
 /// timeout ([`DEFAULT_COMMAND_TIMEOUT`] unless set with [`CommandKey::timeout`]; it is then
