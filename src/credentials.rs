@@ -10,7 +10,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use modelgate::credentials::{CommandKey, FileKey};
-//! use modelgate::providers::{Anthropic, OpenAi};
+//! use modelgate::providers::OpenAi;
 //!
 //! # fn demo() -> Result<(), modelgate::Error> {
 //! // A key rotated on disk takes effect on the next request, without a restart.
@@ -20,10 +20,10 @@
 //!
 //! // A vault CLI, run again once its answer is five minutes old.
 //! let vault = CommandKey::new(
-//!     vec!["vault".into(), "kv".into(), "get".into(), "-field=key".into(), "secret/claude".into()],
+//!     vec!["vault".into(), "kv".into(), "get".into(), "-field=key".into(), "secret/openai".into()],
 //!     Duration::from_secs(300),
 //! );
-//! let claude = Anthropic::builder().api_key_source(Arc::new(vault)).build()?;
+//! let from_vault = OpenAi::builder().api_key_source(Arc::new(vault)).build()?;
 //! # Ok(()) }
 //! ```
 //!

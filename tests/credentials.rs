@@ -429,3 +429,39 @@ async fn debug_shows_no_key() {
     }
     assert!(format!("{:?}", providers[0]).contains("FileKey"));
 }
+
+#[tokio::test]
+async fn a_key_a_header_cannot_carry_is_a_config_error_without_the_key() {
+    let dir = TempDir::new("bad-header");
+    let file = dir.path("key");
+    std::fs::write(&file, "sk-line-one\nsk-line-two\n").unwrap();
+    let server = MockServer::start(vec![ok()]).await;
+    let err = openai(&server, Arc::new(FileKey::new(&file)))
+        .chat(&req())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_no_secret(&err, &["sk-line-one", "sk-line-two"]);
+    assert!(server.received().is_empty());
+}
+
+#[cfg(feature = "anthropic")]
+#[tokio::test]
+async fn a_header_keyed_provider_gets_the_sources_key_in_its_header() {
+    let body = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: sk-rotating-0001"}}"#;
+    let server = MockServer::start(vec![Canned::json(401, body)]).await;
+    let claude = modelgate::providers::Anthropic::builder()
+        .api_key_source(Arc::new(Rotating::default()))
+        .base_url(server.url())
+        .build()
+        .unwrap();
+    let err = claude
+        .chat(&ChatRequest::new("claude-sonnet-4-5").user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_no_secret(&err, &["sk-rotating-0001"]);
+    let sent = server.last();
+    assert_eq!(sent.header("x-api-key"), Some("sk-rotating-0001"));
+    assert_eq!(sent.header("authorization"), None);
+}
