@@ -32,6 +32,13 @@
 //! Streams never end cleanly unless the provider's terminal marker arrived: a cut stream ends
 //! with [`ErrorKind::StreamTruncated`].
 //!
+//! ## Credentials
+//!
+//! Every provider builder takes a fixed key (`.api_key(..)`) or a
+//! [`CredentialSource`](credentials::CredentialSource) asked at each request
+//! (`.api_key_source(..)`): an environment variable, a file re-read when it changes, a command
+//! re-run after a TTL, or your own. See [`credentials`].
+//!
 //! ## Cargo features
 //!
 //! | feature | default | what it adds |
@@ -64,6 +71,7 @@
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
+pub mod credentials;
 mod error;
 pub mod pricing;
 mod provider;
@@ -114,6 +122,7 @@ fn assert_send_sync() {
     is::<pricing::PriceTable>();
     #[cfg(feature = "config")]
     is::<config::GatewayConfig>();
+    is::<std::sync::Arc<dyn credentials::CredentialSource>>();
     #[cfg(feature = "openai")]
     is::<providers::OpenAi>();
     #[cfg(feature = "deepseek")]

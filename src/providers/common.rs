@@ -1,10 +1,10 @@
 //! What every provider builder shares: credentials, base URL, HTTP client, timeouts, headers.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use crate::error::Error;
-use crate::transport::{self, DEFAULT_MAX_BODY, Endpoint, Timeouts};
+use crate::transport::{self, Credential, DEFAULT_MAX_BODY, Endpoint, Timeouts};
 
 /// How a provider wants its key.
 #[derive(Debug, Clone, Copy)]
@@ -15,10 +15,36 @@ pub(crate) enum Auth {
     Header(&'static str),
 }
 
+impl Auth {
+    /// The header the key goes in.
+    pub(crate) fn header_name(self) -> HeaderName {
+        match self {
+            Auth::Bearer => reqwest::header::AUTHORIZATION,
+            Auth::Header(name) => HeaderName::from_static(name),
+        }
+    }
+
+    /// The header value carrying `key`, marked sensitive; `None` when a header cannot carry it.
+    pub(crate) fn header_value(self, key: &str) -> Option<HeaderValue> {
+        let mut value = match self {
+            Auth::Bearer => {
+                let mut value = String::with_capacity(7 + key.len());
+                value.push_str("Bearer ");
+                value.push_str(key);
+                HeaderValue::try_from(value).ok()?
+            }
+            Auth::Header(_) => HeaderValue::from_str(key).ok()?,
+        };
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
 /// Settings common to every provider builder. Setters never fail; [`Settings::endpoint`] checks.
 #[derive(Default)]
 pub(crate) struct Settings {
-    pub(crate) api_key: Option<SecretString>,
+    /// A fixed key (`api_key`, the environment) or a source (`api_key_source`); the last set wins.
+    pub(crate) api_key: Option<Credential>,
     pub(crate) base_url: Option<String>,
     pub(crate) http_client: Option<reqwest::Client>,
     pub(crate) timeouts: Option<Timeouts>,
@@ -30,7 +56,7 @@ pub(crate) struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("api_key", &self.api_key)
             .field("base_url", &self.base_url)
             .field("timeouts", &self.timeouts)
             .field(
@@ -69,7 +95,9 @@ impl Settings {
     ) -> Result<Self, Error> {
         let mut settings = Settings::default();
         match var(key_var) {
-            Some(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().into()),
+            Some(key) if !key.trim().is_empty() => {
+                settings.api_key = Some(Credential::Static(key.trim().into()));
+            }
             _ if key_required => {
                 return Err(Error::config(format!(
                     "environment variable {key_var} is not set"
@@ -104,27 +132,20 @@ impl Settings {
                 )));
             }
         }
-        match (&self.api_key, key_required) {
-            (Some(key), _) if !key.expose_secret().is_empty() => {
-                let value = match auth {
-                    Auth::Bearer => format!("Bearer {}", key.expose_secret()),
-                    Auth::Header(_) => key.expose_secret().to_owned(),
-                };
-                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        let credential = match (self.api_key, key_required) {
+            (Some(Credential::Static(key)), _) if !key.expose_secret().is_empty() => {
+                let value = auth.header_value(key.expose_secret()).ok_or_else(|| {
                     Error::config(format!(
                         "{provider}: the API key has characters a header cannot carry"
                     ))
                 })?;
-                value.set_sensitive(true);
-                let name = match auth {
-                    Auth::Bearer => reqwest::header::AUTHORIZATION,
-                    Auth::Header(name) => HeaderName::from_static(name),
-                };
-                headers.insert(name, value);
+                headers.insert(auth.header_name(), value);
+                Some(Credential::Static(key))
             }
+            (Some(Credential::Source(source)), _) => Some(Credential::Source(source)),
             (_, true) => return Err(Error::config(format!("{provider}: no API key was given"))),
-            _ => {}
-        }
+            _ => None,
+        };
         for (name, value) in &self.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::config(format!("{provider}: `{name}` is not a header name")))?;
@@ -152,7 +173,8 @@ impl Settings {
             client,
             base_url: base,
             headers,
-            api_key: self.api_key,
+            credential,
+            auth,
             timeouts,
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
             prices: self.prices,
@@ -164,8 +186,27 @@ impl Settings {
 macro_rules! common_builder_methods {
     () => {
         /// Sets the API key. It is kept as a `SecretString`: never printed, logged or put in errors.
+        /// Replaces a source set with `api_key_source`.
         pub fn api_key(mut self, key: impl Into<String>) -> Self {
-            self.settings.api_key = Some(secrecy::SecretString::from(key.into()));
+            self.settings.api_key = Some($crate::transport::Credential::Static(
+                secrecy::SecretString::from(key.into()),
+            ));
+            self
+        }
+
+        /// Asks `source` for the API key at every request instead of using a fixed one: a file
+        /// re-read when it changes, a command re-run after a TTL, an environment variable, or
+        /// your own [`CredentialSource`](crate::credentials::CredentialSource) (see
+        /// [`credentials`](crate::credentials)). Replaces a key set with `api_key`.
+        ///
+        /// A request whose key cannot be had fails with the source's error (the built-in sources
+        /// give `ErrorKind::Auth`) and is not sent; a key a header cannot carry gives
+        /// `ErrorKind::Config`. The key a request was sent with is scrubbed from its errors.
+        pub fn api_key_source(
+            mut self,
+            source: std::sync::Arc<dyn $crate::credentials::CredentialSource>,
+        ) -> Self {
+            self.settings.api_key = Some($crate::transport::Credential::Source(source));
             self
         }
 

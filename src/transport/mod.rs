@@ -20,9 +20,11 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use crate::credentials::CredentialSource;
 use crate::error::Error;
 use crate::pricing::{ModelPrice, PriceTable};
 use crate::provider::CallOptions;
+use crate::providers::common::Auth;
 use crate::types::stream::StreamMeta;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, Delta, RateLimitStatus};
 
@@ -219,12 +221,67 @@ pub(crate) trait Dialect: Send + Sync {
     }
 }
 
+/// Where a provider's key comes from.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    /// A fixed key, whose header the endpoint's headers already carry: nothing to do per request.
+    Static(SecretString),
+    /// Asked for at each request; its header is built for that request.
+    Source(Arc<dyn CredentialSource>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Static(_) => f.write_str("[REDACTED]"),
+            // Sources promise a `Debug` without the key.
+            Credential::Source(source) => source.fmt(f),
+        }
+    }
+}
+
+/// The key one request is sent with, kept to scrub it from that request's errors.
+enum CallKey<'a> {
+    None,
+    /// The endpoint's fixed key (its header is among the endpoint's headers).
+    Static(&'a SecretString),
+    /// A key from a source, and the header carrying it.
+    Fetched(SecretString, HeaderValue),
+}
+
+impl CallKey<'_> {
+    fn secret(&self) -> Option<&str> {
+        match self {
+            CallKey::None => None,
+            CallKey::Static(key) => Some(key.expose_secret()),
+            CallKey::Fetched(key, _) => Some(key.expose_secret()),
+        }
+    }
+
+    fn header(&self) -> Option<&HeaderValue> {
+        match self {
+            CallKey::Fetched(_, value) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn into_owned(self) -> Option<SecretString> {
+        match self {
+            CallKey::None => None,
+            CallKey::Static(key) => Some(key.clone()),
+            CallKey::Fetched(key, _) => Some(key),
+        }
+    }
+}
+
 /// Where and how to reach one provider: the shared client, base URL, headers and timeouts.
 pub(crate) struct Endpoint {
     pub(crate) client: reqwest::Client,
     pub(crate) base_url: String,
     pub(crate) headers: HeaderMap,
-    pub(crate) api_key: Option<SecretString>,
+    pub(crate) credential: Option<Credential>,
+    /// How the key is sent.
+    pub(crate) auth: Auth,
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body: usize,
     /// The provider's own prices (its builder's `prices`); the built-in table when `None`.
@@ -235,13 +292,43 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("credential", &self.credential)
             .field("timeouts", &self.timeouts)
             .finish()
     }
 }
 
 impl Endpoint {
+    /// The key for one request: the fixed one at no cost, or a source's, asked for now (within
+    /// the call's deadline).
+    async fn call_key(
+        &self,
+        dialect: &dyn Dialect,
+        deadline: Option<Instant>,
+    ) -> Result<CallKey<'_>, Error> {
+        let source = match &self.credential {
+            None => return Ok(CallKey::None),
+            Some(Credential::Static(key)) => return Ok(CallKey::Static(key)),
+            Some(Credential::Source(source)) => source,
+        };
+        let key = match deadline {
+            Some(at) => tokio::time::timeout_at(at, source.key())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::timeout(
+                        "the API key was not ready before the deadline",
+                    ))
+                }),
+            None => source.key().await,
+        };
+        let key = key.map_err(|e| self.finish_error(dialect, e, None))?;
+        let Some(value) = self.auth.header_value(key.expose_secret()) else {
+            let err = Error::config("the API key has characters a header cannot carry");
+            return Err(self.finish_error(dialect, err, Some(key.expose_secret())));
+        };
+        Ok(CallKey::Fetched(key, value))
+    }
+
     /// Sends a request and waits for the whole answer.
     pub(crate) async fn chat(
         &self,
@@ -250,22 +337,23 @@ impl Endpoint {
     ) -> Result<ChatResponse, Error> {
         let started = Instant::now();
         let deadline = call.deadline(self.timeouts.total, started);
+        let key = self.call_key(dialect, deadline).await?;
         let run = async {
             let wire = dialect.encode(call, false)?;
-            let mut resp = self.send(wire).await?;
+            let mut resp = self.send(wire, key.header()).await?;
             let status = resp.status().as_u16();
             // Moved out, not cloned: the body reader needs only the body.
             let headers = std::mem::take(resp.headers_mut());
             let body = read_body(resp, self.max_body).await?;
             if !(200..300).contains(&status) {
-                return Err(self.status_error(dialect, status, &headers, &body));
+                return Err(self.status_error(dialect, status, &headers, &body, key.secret()));
             }
             let mut answer = dialect.decode(&body).map_err(|err| {
                 // A 2xx whose body is the provider's error object is mapped like any error
                 // answer: it keeps its status, body and request id, and loses the key.
                 let detail = dialect.error_detail(status, &body);
                 if detail.recognized {
-                    error_map::from_status(status, &headers, &body, detail, self.secret())
+                    error_map::from_status(status, &headers, &body, detail, key.secret())
                 } else {
                     err
                 }
@@ -280,7 +368,7 @@ impl Endpoint {
             }),
             None => run.await,
         };
-        let mut response = result.map_err(|e| self.finish_error(dialect, e))?;
+        let mut response = result.map_err(|e| self.finish_error(dialect, e, key.secret()))?;
         // A cost the provider reported wins; else the price table's.
         if response.cost.is_none()
             && let Some(usage) = &response.usage
@@ -317,9 +405,10 @@ impl Endpoint {
     ) -> Result<ChatStream, Error> {
         let req = call.req;
         let deadline = call.deadline(self.timeouts.total, Instant::now());
+        let key = self.call_key(dialect, deadline).await?;
         let open = async {
             let wire = dialect.encode(call, true)?;
-            let resp = self.send(wire).await?;
+            let resp = self.send(wire, key.header()).await?;
             let status = resp.status().as_u16();
             let is_json = resp
                 .headers()
@@ -331,7 +420,7 @@ impl Endpoint {
                 let body = read_body(resp, self.max_body).await?;
                 let detail = dialect.error_detail(status, &body);
                 if !(200..300).contains(&status) || detail.recognized {
-                    return Err(self.status_error(dialect, status, &headers, &body));
+                    return Err(self.status_error(dialect, status, &headers, &body, key.secret()));
                 }
                 // A 2xx JSON answer to a stream request: a server that ignored `stream: true`,
                 // or Gemini without `alt=sse` (a JSON array of the stream's chunks).
@@ -348,13 +437,13 @@ impl Endpoint {
             }),
             None => open.await,
         }
-        .map_err(|e| self.finish_error(dialect, e))?;
+        .map_err(|e| self.finish_error(dialect, e, key.secret()))?;
         let (resp, rate_limit) = match resp {
             Opened::Stream(resp, rate_limit) => (resp, rate_limit),
             Opened::Whole(body, rate_limit) => {
                 let deltas = whole_answer_deltas(dialect, req, &body)
-                    .map_err(|e| self.finish_error(dialect, e.scrubbed(self.secret())))?;
-                let secret = self.secret();
+                    .map_err(|e| self.finish_error(dialect, e, key.secret()))?;
+                let secret = key.secret();
                 let deltas: Vec<_> = deltas
                     .into_iter()
                     .map(|d| d.map_err(|e| e.scrubbed(secret).with_provider(dialect.provider())))
@@ -376,7 +465,7 @@ impl Endpoint {
             self.timeouts.idle,
             deadline,
         )
-        .with_secret(self.api_key.clone());
+        .with_secret(key.into_owned());
         let mut stream = ChatStream::from_source(
             dialect.provider().to_owned(),
             call.model().to_owned(),
@@ -387,14 +476,24 @@ impl Endpoint {
         Ok(stream)
     }
 
-    async fn send(&self, wire: WireRequest) -> Result<reqwest::Response, Error> {
+    /// Sends one request; `auth` is the header of a key from a source (a fixed key's header is
+    /// among the endpoint's headers).
+    async fn send(
+        &self,
+        wire: WireRequest,
+        auth: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, Error> {
         let mut url = String::with_capacity(self.base_url.len() + wire.path.len());
         url.push_str(&self.base_url);
         url.push_str(&wire.path);
+        let mut headers = self.headers.clone();
+        if let Some(value) = auth {
+            headers.insert(self.auth.header_name(), value.clone());
+        }
         let request = self
             .client
             .post(url)
-            .headers(self.headers.clone())
+            .headers(headers)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(wire.body)
             .send();
@@ -411,20 +510,21 @@ impl Endpoint {
         status: u16,
         headers: &HeaderMap,
         body: &[u8],
+        secret: Option<&str>,
     ) -> Error {
         let detail = dialect.error_detail(status, body);
-        let err = error_map::from_status(status, headers, body, detail, self.secret());
+        let err = error_map::from_status(status, headers, body, detail, secret);
         dialect.annotate_error(err, headers)
     }
 
-    /// Labels an error with the provider and scrubs the key from it.
-    fn finish_error(&self, dialect: &dyn Dialect, err: Error) -> Error {
+    /// Labels an error with the provider and scrubs the request's key (`secret`) from it.
+    fn finish_error(&self, dialect: &dyn Dialect, err: Error, secret: Option<&str>) -> Error {
         let err = if err.provider().is_none() {
             err.with_provider(dialect.provider())
         } else {
             err
         }
-        .scrubbed(self.secret());
+        .scrubbed(secret);
         tracing::debug!(
             provider = dialect.provider(),
             kind = %err.kind(),
@@ -432,10 +532,6 @@ impl Endpoint {
             "provider call failed"
         );
         err
-    }
-
-    fn secret(&self) -> Option<&str> {
-        self.api_key.as_ref().map(|k| k.expose_secret())
     }
 }
 
