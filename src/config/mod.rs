@@ -34,9 +34,12 @@
 //! build the policies; budget windows and scopes are the router's own [`BudgetWindow`] and
 //! [`BudgetScope`].
 
+mod build;
 mod de;
 mod describe;
 mod validate;
+
+pub use build::{BuildOptions, Built, KEY_TAG};
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};

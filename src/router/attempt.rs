@@ -115,6 +115,27 @@ impl Slot {
         }
     }
 
+    /// A slot for `target` that shares `existing`'s health state (the same provider and model
+    /// listed again, perhaps with other overrides).
+    pub(crate) fn sharing(target: Target, existing: &Slot, prices: &PriceTable) -> Self {
+        let price = target.price.clone().or_else(|| {
+            prices
+                .lookup(target.provider_name(), &target.model)
+                .cloned()
+        });
+        Slot {
+            target,
+            price,
+            state: Arc::clone(&existing.state),
+            in_flight: Arc::clone(&existing.in_flight),
+        }
+    }
+
+    /// Whether this slot shares its health state with `other`.
+    fn shares_state_with(&self, other: &Slot) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
     /// What `input_tokens` of prompt and `output_tokens` of answer cost here, in nano-dollars
     /// (0 without a price).
     fn estimate(&self, input_tokens: u64, output_tokens: u64) -> Nanos {
@@ -600,7 +621,10 @@ impl Shared {
         let targets = self
             .slots
             .iter()
-            .map(|slot| {
+            .enumerate()
+            // A target listed by several routes is reported once.
+            .filter(|(i, slot)| !self.slots[..*i].iter().any(|s| s.shares_state_with(slot)))
+            .map(|(_, slot)| {
                 let state = slot.state();
                 let tally = &state.stats.tally;
                 let secs = tally.generation.as_secs_f64();

@@ -415,13 +415,14 @@ impl RouterBuilder {
             }
             let mut indices = Vec::with_capacity(targets.len());
             for target in targets {
-                let index = match slots.iter().position(|s| s.target.same_as(&target)) {
-                    Some(i) => i,
-                    None => {
-                        slots.push(attempt::Slot::new(target, self.circuit.clone(), &prices));
-                        slots.len() - 1
-                    }
+                // Each route keeps its own target (its own overrides); the same provider and
+                // model in several routes share one health state.
+                let slot = match slots.iter().find(|s| s.target.same_as(&target)) {
+                    Some(existing) => attempt::Slot::sharing(target, existing, &prices),
+                    None => attempt::Slot::new(target, self.circuit.clone(), &prices),
                 };
+                slots.push(slot);
+                let index = slots.len() - 1;
                 indices.push(index);
             }
             let route = attempt::Route {

@@ -21,8 +21,7 @@ use crate::provider::ChatProvider;
 use crate::router::Router;
 use crate::types::{ChatStream, Delta, RouteInfo, Usage};
 
-/// The metadata tag naming the gateway key a request came with (what a key's budget counts).
-pub const KEY_TAG: &str = "modelgate.key";
+pub use crate::config::KEY_TAG;
 
 /// How long a stream may be silent before the server sends an SSE comment, so that proxies keep
 /// the connection and a client that went away is noticed.

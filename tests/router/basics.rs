@@ -471,3 +471,38 @@ async fn build_rejects_setups_that_cannot_work() {
         .unwrap_err();
     assert_eq!(zero.kind(), ErrorKind::Config);
 }
+
+#[tokio::test]
+async fn a_target_listed_by_two_routes_keeps_each_routes_overrides_and_one_health_state() {
+    let (sim, p) = sim::start().await;
+    let router = Router::builder()
+        .route("plain", [Target::new(p.clone(), "model-a")])
+        .route("capped", [Target::new(p.clone(), "model-a").max_tokens(7)])
+        .build()
+        .unwrap();
+    router
+        .chat(&ChatRequest::new("plain").user("x"))
+        .await
+        .unwrap();
+    router
+        .chat(&ChatRequest::new("capped").user("x"))
+        .await
+        .unwrap();
+    let bodies: Vec<_> = sim.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(
+        bodies[0].get("max_completion_tokens"),
+        None,
+        "{:?}",
+        bodies[0]
+    );
+    assert_eq!(
+        bodies[1]["max_completion_tokens"],
+        json!(7),
+        "{:?}",
+        bodies[1]
+    );
+    // One target, one report.
+    let stats = router.stats();
+    assert_eq!(stats.targets.len(), 1);
+    assert_eq!(stats.targets[0].requests, 2);
+}
