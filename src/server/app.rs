@@ -349,18 +349,13 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
                 HeaderValue::from_static("text/event-stream"),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            tracing::info!(
-                target: "modelgate::gateway",
-                key = key_name,
-                route = %req.model,
-                provider = s.provider(),
-                model = s.model(),
-                status = 200,
-                stream = true,
-                ttft_ms = started.elapsed().as_millis() as u64,
-                "stream started"
-            );
-            let events = sse_events(s, include_usage, permit);
+            let log = StreamLog {
+                key: key_name.to_owned(),
+                route: req.model.clone(),
+                started,
+                ttft: started.elapsed(),
+            };
+            let events = sse_events(s, include_usage, permit, log);
             (headers, Body::from_stream(events)).into_response()
         }
         Err(e) => {
@@ -453,6 +448,7 @@ fn sse_events(
     stream: ChatStream,
     include_usage: bool,
     permit: tokio::sync::OwnedSemaphorePermit,
+    log: StreamLog,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     struct St {
         stream: ChatStream,
@@ -460,6 +456,7 @@ fn sse_events(
         usage: Option<Usage>,
         include_usage: bool,
         done: bool,
+        log: StreamLog,
         _permit: tokio::sync::OwnedSemaphorePermit,
     }
     let writer = ChunkWriter::new(stream.id().unwrap_or(""), stream.model(), now_unix());
@@ -469,6 +466,7 @@ fn sse_events(
         usage: None,
         include_usage,
         done: false,
+        log,
         _permit: permit,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -488,11 +486,13 @@ fn sse_events(
                 }
                 Ok(Some(Err(err))) => {
                     st.done = true;
+                    st.log.finished(&st.stream, st.usage.as_ref(), Some(&err));
                     let (_, body) = openai::error_response(&err);
                     return Some((Ok(event(&body)), st));
                 }
                 Ok(None) => {
                     st.done = true;
+                    st.log.finished(&st.stream, st.usage.as_ref(), None);
                     let mut out = Vec::new();
                     if st.include_usage
                         && let Some(u) = &st.usage
@@ -505,6 +505,35 @@ fn sse_events(
             }
         }
     })
+}
+
+/// What a stream's log line says once it ends.
+struct StreamLog {
+    key: String,
+    route: String,
+    started: tokio::time::Instant,
+    ttft: Duration,
+}
+
+impl StreamLog {
+    fn finished(&self, stream: &ChatStream, usage: Option<&Usage>, err: Option<&Error>) {
+        tracing::info!(
+            target: "modelgate::gateway",
+            key = %self.key,
+            route = %self.route,
+            provider = stream.provider(),
+            model = stream.model(),
+            status = 200,
+            stream = true,
+            input_tokens = usage.map(|u| u.input_tokens),
+            output_tokens = usage.map(|u| u.output_tokens),
+            cost_usd = stream.cost(),
+            ttft_ms = self.ttft.as_millis() as u64,
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            error = err.map(|e| e.kind().as_str()),
+            "stream served"
+        );
+    }
 }
 
 fn event(v: &Value) -> Bytes {
