@@ -359,3 +359,30 @@ async fn graceful_shutdown_lets_a_stream_in_flight_finish() {
             .is_err()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_upstream_stream_gets_keep_alive_comments() {
+    let g = start(|g| g).await;
+    // Five seconds (of paused time) between chunks: the gateway fills the silence.
+    g.sim.enqueue(
+        Scenario::text("one two")
+            .with_chunk_chars(4)
+            .with_chunk_delay(Duration::from_secs(5)),
+    );
+    let mut body = hi("chat");
+    body["stream"] = json!(true);
+    let text = g.post(body).await.text().await.unwrap();
+    assert!(text.contains(": keep-alive\n\n"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let content: String = events(&text)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(content, "one two");
+}
