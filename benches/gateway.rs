@@ -95,7 +95,12 @@ fn main() {
         let app = Gateway::new(router.clone()).into_app();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(modelgate::server::serve(
+            listener,
+            app,
+            std::future::pending(),
+            Duration::ZERO,
+        ));
         let http = reqwest::Client::builder()
             .no_proxy()
             .pool_max_idle_per_host(64)

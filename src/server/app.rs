@@ -422,6 +422,12 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    use axum::serve::ListenerExt;
+    // Stream chunks are small writes: without TCP_NODELAY, Nagle's algorithm and the client's
+    // delayed ACKs hold each one back for about 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
