@@ -118,7 +118,9 @@ fn openai_python_client_against_the_gateway() {
         // Keep draining so the server never blocks on a full pipe.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
-    let first = line_rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    let first = line_rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_default();
     let Some(url) = first
         .trim()
         .strip_prefix("modelgate listening on ")
@@ -158,6 +160,9 @@ fn openai_python_client_against_the_gateway() {
     let log = server_log(server);
     // The keys never reach a log line.
     for key in [KEY, POOR_KEY] {
-        assert!(!log.contains(key), "a gateway key in the server's log:\n{log}");
+        assert!(
+            !log.contains(key),
+            "a gateway key in the server's log:\n{log}"
+        );
     }
 }
