@@ -171,6 +171,8 @@ def check_upstream_error(c, _ctx):
     except openai.InternalServerError as e:
         expect(e.status_code == 502, f"status {e.status_code}, not 502")
         expect(isinstance(e.body, dict) and e.body.get("type") == "upstream_error", f"body {e.body!r}")
+        # The message says why: each attempt's failure, not only "all 1 attempts failed".
+        expect("network" in e.message, f"the message does not say why: {e.message!r}")
         return
     raise CheckFailed("a route whose only target is down answered")
 
