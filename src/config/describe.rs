@@ -197,9 +197,9 @@ impl GatewayConfig {
         for b in &self.budgets {
             let _ = write!(
                 o,
-                "  {}: ${:.2} {}, {}",
+                "  {}: ${} {}, {}",
                 b.name,
-                b.usd,
+                usd(b.usd),
                 window(&b.window),
                 scope(&b.scope)
             );
@@ -233,7 +233,7 @@ impl GatewayConfig {
                 }
             }
             if let Some(b) = &k.budget {
-                let _ = write!(o, ", budget ${:.2} {}", b.usd, window(&b.window));
+                let _ = write!(o, ", budget ${} {}", usd(b.usd), window(&b.window));
             }
             o.push('\n');
         }
@@ -278,4 +278,13 @@ fn condition(c: &super::ConditionConfig) -> String {
         parts.push(format!("tag {k}={v}"));
     }
     parts.join(" and ")
+}
+
+/// Dollars with cents, or every digit for an amount under a cent (a test's `0.0001`, not `0.00`).
+fn usd(amount: f64) -> String {
+    if amount == 0.0 || amount.abs() >= 0.01 {
+        format!("{amount:.2}")
+    } else {
+        format!("{amount}")
+    }
 }

@@ -689,6 +689,11 @@ pub fn error_response(err: &Error) -> (u16, Value) {
         (ErrorKind::Auth, Some(p)) => {
             format!("the gateway's key for provider `{p}` was refused: {err}")
         }
+        // "all 2 attempts failed" alone tells the client nothing: name each attempt's failure.
+        (ErrorKind::AllTargetsFailed | ErrorKind::Timeout, _) if !err.attempts().is_empty() => {
+            let attempts: Vec<String> = err.attempts().iter().map(ToString::to_string).collect();
+            format!("{err} ({})", attempts.join("; "))
+        }
         _ => err.to_string(),
     };
     (

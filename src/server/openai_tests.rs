@@ -224,3 +224,19 @@ fn errors_map_to_the_gateway_contracts_statuses() {
     ]);
     assert_eq!(status(mixed), 502);
 }
+
+#[test]
+fn an_exhausted_route_names_each_attempts_failure() {
+    let err = Error::all_targets_failed(vec![
+        Error::new(ErrorKind::Network, "connection refused").with_provider("dead"),
+        Error::new(ErrorKind::Server, "overloaded").with_provider("openai"),
+    ]);
+    let (status, body) = error_response(&err);
+    assert_eq!(status, 502);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("connection refused"), "{message}");
+    assert!(
+        message.contains("dead") && message.contains("openai"),
+        "{message}"
+    );
+}
