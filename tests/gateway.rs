@@ -359,3 +359,15 @@ async fn graceful_shutdown_lets_a_stream_in_flight_finish() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn metrics_are_not_found_without_a_prometheus_handle() {
+    let g = start(|g| g).await;
+    let resp = g
+        .http
+        .get(format!("{}/metrics", g.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
