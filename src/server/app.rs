@@ -256,12 +256,7 @@ fn authenticate<'k>(
         .unwrap_or("");
     let mut found = None;
     for key in keys {
-        let equal: bool = key
-            .key
-            .expose_secret()
-            .as_bytes()
-            .ct_eq(token.as_bytes())
-            .into();
+        let equal: bool = keys_equal(key.key.expose_secret().as_bytes(), token.as_bytes()).into();
         if equal && found.is_none() {
             found = Some(key);
         }
@@ -274,6 +269,14 @@ fn authenticate<'k>(
             "missing or wrong gateway key",
         )
     })
+}
+
+/// A key against a token, in time that depends on their lengths only ([`subtle`]: no early exit
+/// at the first differing byte).
+fn keys_equal(key: &[u8], token: &[u8]) -> subtle::Choice {
+    #[cfg(test)]
+    tests::COMPARISONS.with(|n| n.set(n.get() + 1));
+    key.ct_eq(token)
 }
 
 /// Tags from `x-modelgate-tags: k=v,k2=v2`.
@@ -521,18 +524,16 @@ async fn handle_chat(
                 HeaderValue::from_static("text/event-stream"),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            tracing::info!(
-                target: "modelgate::gateway",
-                key = key_name,
-                route = %req.model,
-                provider = s.provider(),
-                model = s.model(),
-                status = 200,
-                stream = true,
-                ttft_ms = started.elapsed().as_millis() as u64,
-                "stream started"
-            );
-            let events = sse_events(s, include_usage, permit);
+            let log = StreamLog {
+                key: key_name.to_owned(),
+                route: req.model.clone(),
+                provider: s.provider().to_owned(),
+                model: s.model().to_owned(),
+                started,
+                ttft_ms: started.elapsed().as_millis() as u64,
+                outcome: "cancelled",
+            };
+            let events = sse_events(s, include_usage, permit, log);
             (headers, Body::from_stream(events)).into_response()
         }
         Err(e) => {
@@ -587,6 +588,40 @@ fn log_request(
     }
 }
 
+/// A stream's log line, written when it ends: what [`log_request`] says of a chat, with the
+/// time to its first chunk and how it ended (`done`, an error kind, or `cancelled` when the
+/// client went away first).
+struct StreamLog {
+    key: String,
+    route: String,
+    provider: String,
+    model: String,
+    started: tokio::time::Instant,
+    ttft_ms: u64,
+    outcome: &'static str,
+}
+
+impl StreamLog {
+    fn emit(&self, usage: Option<&Usage>, cost: Option<f64>) {
+        tracing::info!(
+            target: "modelgate::gateway",
+            key = %self.key,
+            route = %self.route,
+            provider = %self.provider,
+            model = %self.model,
+            status = 200,
+            stream = true,
+            outcome = self.outcome,
+            input_tokens = usage.map(|u| u.input_tokens),
+            output_tokens = usage.map(|u| u.output_tokens),
+            cost_usd = cost,
+            ttft_ms = self.ttft_ms,
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            "stream served"
+        );
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets the
 /// requests in flight (streams included) finish for up to `grace`.
 ///
@@ -625,6 +660,7 @@ fn sse_events(
     stream: ChatStream,
     include_usage: bool,
     permit: tokio::sync::OwnedSemaphorePermit,
+    log: StreamLog,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     struct St {
         stream: ChatStream,
@@ -632,7 +668,14 @@ fn sse_events(
         usage: Option<Usage>,
         include_usage: bool,
         done: bool,
+        log: StreamLog,
         _permit: tokio::sync::OwnedSemaphorePermit,
+    }
+    // The stream's log line, once it ended, failed or its client went away.
+    impl Drop for St {
+        fn drop(&mut self) {
+            self.log.emit(self.usage.as_ref(), self.stream.cost());
+        }
     }
     let writer = ChunkWriter::new(stream.id().unwrap_or(""), stream.model(), now_unix());
     let state = St {
@@ -641,6 +684,7 @@ fn sse_events(
         usage: None,
         include_usage,
         done: false,
+        log,
         _permit: permit,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -660,11 +704,13 @@ fn sse_events(
                 }
                 Ok(Some(Err(err))) => {
                     st.done = true;
+                    st.log.outcome = err.kind().as_str();
                     let (_, body) = openai::error_response(&err);
                     return Some((Ok(event(&body)), st));
                 }
                 Ok(None) => {
                     st.done = true;
+                    st.log.outcome = "done";
                     let mut out = Vec::new();
                     if st.include_usage
                         && let Some(u) = &st.usage
@@ -681,4 +727,62 @@ fn sse_events(
 
 fn event(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// How many key comparisons this thread made.
+        pub(super) static COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    fn comparisons(keys: &[GatewayKey], token: &str) -> (Option<String>, usize) {
+        COMPARISONS.with(|n| n.set(0));
+        let found = authenticate(keys, &bearer(token))
+            .ok()
+            .flatten()
+            .map(|k| k.name.clone());
+        (found, COMPARISONS.with(std::cell::Cell::get))
+    }
+
+    #[test]
+    fn authenticate_compares_with_subtle_against_every_key_without_early_exit() {
+        // The comparison is subtle's: its result is a `Choice`, not a `bool` from `==`.
+        let _: fn(&[u8], &[u8]) -> subtle::Choice = keys_equal;
+        let keys: Vec<GatewayKey> = ["mg-alpha-0001", "mg-beta-00002", "mg-gamma-0003"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GatewayKey::new(format!("k{i}"), (*k).to_owned().into()))
+            .collect();
+        // Whichever key matches, first, last or none, every key is compared.
+        assert_eq!(
+            comparisons(&keys, "mg-alpha-0001"),
+            (Some("k0".to_owned()), 3)
+        );
+        assert_eq!(
+            comparisons(&keys, "mg-gamma-0003"),
+            (Some("k2".to_owned()), 3)
+        );
+        assert_eq!(comparisons(&keys, "mg-gamma-0004"), (None, 3));
+        assert_eq!(comparisons(&keys, "mg-gamma-000"), (None, 3));
+        assert_eq!(comparisons(&keys, ""), (None, 3));
+        // Without keys, nothing to compare and nothing refused.
+        assert_eq!(comparisons(&[], "anything"), (None, 0));
+        assert!(authenticate(&[], &HeaderMap::new()).is_ok());
+        assert_eq!(
+            authenticate(&keys, &HeaderMap::new()).unwrap_err().status(),
+            401
+        );
+    }
 }
