@@ -386,3 +386,38 @@ async fn a_silent_upstream_stream_gets_keep_alive_comments() {
         .collect();
     assert_eq!(content, "one two");
 }
+
+#[tokio::test]
+async fn metrics_are_not_found_without_a_prometheus_handle() {
+    let g = start(|g| g).await;
+    let resp = g
+        .http
+        .get(format!("{}/metrics", g.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn a_key_off_by_its_last_byte_or_of_another_length_is_wrong() {
+    let g = start(|g| {
+        g.keys([GatewayKey::new(
+            "team-a",
+            "mg-a-0123456789".to_owned().into(),
+        )])
+    })
+    .await;
+    assert_eq!(
+        g.post_with(hi("chat"), Some("mg-a-0123456789"))
+            .await
+            .status(),
+        200
+    );
+    for wrong in ["mg-a-0123456788", "mg-a-012345678", "mg-a-01234567890", ""] {
+        let resp = g.post_with(hi("chat"), Some(wrong)).await;
+        assert_eq!(resp.status(), 401, "{wrong:?}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+    }
+}

@@ -174,7 +174,26 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                     ),
                 ));
             }
+            let handle = modelgate::server::prometheus_builder()
+                .install_recorder()
+                .map_err(|e| {
+                    modelgate::Error::new(
+                        modelgate::ErrorKind::Config,
+                        format!("cannot install the metrics recorder: {e}"),
+                    )
+                })?;
+            // The recorder's upkeep: histogram samples drained and old buckets rotated even
+            // when nobody scrapes.
+            let upkeep = handle.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    upkeep.run_upkeep();
+                }
+            });
             let gateway = Gateway::new(router)
+                .metrics(handle)
                 .keys(keys)
                 .max_body(usize::try_from(config.server.max_body).unwrap_or(usize::MAX))
                 .max_concurrent(config.server.max_concurrent)

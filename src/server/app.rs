@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
+use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -78,6 +79,7 @@ pub struct Gateway {
     max_body: usize,
     max_concurrent: usize,
     timeout: Option<Duration>,
+    metrics: Option<PrometheusHandle>,
 }
 
 struct Shared {
@@ -85,6 +87,10 @@ struct Shared {
     keys: Vec<GatewayKey>,
     permits: Arc<Semaphore>,
     timeout: Option<Duration>,
+    metrics: Option<PrometheusHandle>,
+    /// The routes and target models the router serves: the only `route` label values of the
+    /// gateway's own counter (a client's made-up model name is `-`, so labels stay bounded).
+    served: std::collections::HashSet<String>,
 }
 
 impl Gateway {
@@ -96,7 +102,25 @@ impl Gateway {
             max_body: DEFAULT_MAX_BODY,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             timeout: None,
+            metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` in Prometheus' text format from `handle`: the router's measurements
+    /// (see [`router::metrics`](crate::router)), the gateway's own request counter, and, set at
+    /// each scrape, gauges of every target's circuit and calls in flight and of every budget.
+    ///
+    /// The handle's recorder must be the one the `metrics` facade records to: installed
+    /// globally (as `modelgate serve` does with
+    /// [`PrometheusBuilder::install_recorder`](metrics_exporter_prometheus::PrometheusBuilder::install_recorder)),
+    /// or a local recorder around the server's tasks. Whoever installs it also runs
+    /// [`PrometheusHandle::run_upkeep`] now and then. Without a handle, `/metrics` is 404.
+    ///
+    /// `/metrics` needs no gateway key (scrapers seldom send one); it names keys, routes,
+    /// providers, models and budgets, never a key's token.
+    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
     }
 
     /// Requires one of these keys (as `Authorization: Bearer …`) on every API request.
@@ -129,21 +153,73 @@ impl Gateway {
         !self.keys.is_empty()
     }
 
-    /// The HTTP application: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`.
+    /// The HTTP application: `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`,
+    /// and `GET /metrics` when [`Gateway::metrics`] gave it a handle.
     pub fn into_app(self) -> axum::Router {
+        let served = self.router.served_names().into_iter().collect();
         let shared = Arc::new(Shared {
             router: self.router,
             keys: self.keys,
             permits: Arc::new(Semaphore::new(self.max_concurrent.max(1))),
             timeout: self.timeout,
+            metrics: self.metrics,
+            served,
         });
         axum::Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
             .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(prometheus))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(shared)
     }
+}
+
+/// A Prometheus recorder builder with buckets that suit the router's histograms, so they render
+/// as Prometheus histograms (aggregatable across gateways) rather than summaries: seconds for
+/// `gen_ai.client.operation.*` (duration, time to first chunk), tokens for
+/// `gen_ai.client.token.usage`.
+///
+/// Build the recorder with it, install it (or set it as a local recorder), and give its handle to
+/// [`Gateway::metrics`]:
+///
+/// ```no_run
+/// # fn gateway(router: modelgate::router::Router) -> modelgate::server::Gateway {
+/// let handle = modelgate::server::prometheus_builder()
+///     .install_recorder()
+///     .expect("no other recorder installed");
+/// modelgate::server::Gateway::new(router).metrics(handle)
+/// # }
+/// ```
+pub fn prometheus_builder() -> metrics_exporter_prometheus::PrometheusBuilder {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const SECONDS: &[f64] = &[
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    ];
+    const TOKENS: &[f64] = &[
+        16.0,
+        64.0,
+        256.0,
+        1024.0,
+        4096.0,
+        16384.0,
+        65536.0,
+        262_144.0,
+        1_048_576.0,
+    ];
+    // Neither list is empty, the one error these return.
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Prefix("gen_ai_client_operation".to_owned()),
+            SECONDS,
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("gen_ai_client_token_usage".to_owned()),
+                TOKENS,
+            )
+        })
+        .expect("non-empty buckets")
 }
 
 /// An OpenAI-format error response.
@@ -180,12 +256,7 @@ fn authenticate<'k>(
         .unwrap_or("");
     let mut found = None;
     for key in keys {
-        let equal: bool = key
-            .key
-            .expose_secret()
-            .as_bytes()
-            .ct_eq(token.as_bytes())
-            .into();
+        let equal: bool = keys_equal(key.key.expose_secret().as_bytes(), token.as_bytes()).into();
         if equal && found.is_none() {
             found = Some(key);
         }
@@ -198,6 +269,14 @@ fn authenticate<'k>(
             "missing or wrong gateway key",
         )
     })
+}
+
+/// A key against a token, in time that depends on their lengths only ([`subtle`]: no early exit
+/// at the first differing byte).
+fn keys_equal(key: &[u8], token: &[u8]) -> subtle::Choice {
+    #[cfg(test)]
+    tests::COMPARISONS.with(|n| n.set(n.get() + 1));
+    key.ct_eq(token)
 }
 
 /// Tags from `x-modelgate-tags: k=v,k2=v2`.
@@ -281,11 +360,106 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     json_response(200, &json!({"object": "list", "data": data}))
 }
 
+/// `GET /metrics`: the gauges of the targets and budgets set from the router, then everything
+/// the recorder holds, in Prometheus' text format.
+async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(handle) = &shared.metrics else {
+        return error(
+            404,
+            "invalid_request_error",
+            "not_found",
+            "metrics are not enabled on this gateway",
+        );
+    };
+    record_gauges(&shared.router).await;
+    let mut r = Response::new(Body::from(handle.render()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+/// Sets, through the `metrics` facade, each target's circuit state (0 closed, 1 half-open,
+/// 2 open) and calls in flight, and each budget's limit, spend and reservations.
+async fn record_gauges(router: &Router) {
+    use crate::router::CircuitStatus;
+    for t in router.stats().targets {
+        let labels = [
+            ("gen_ai.provider.name", t.provider),
+            ("gen_ai.request.model", t.model),
+        ];
+        metrics::gauge!("modelgate.target.in_flight", &labels).set(f64::from(t.in_flight));
+        if let Some(circuit) = t.circuit {
+            let state = match circuit {
+                CircuitStatus::Closed => 0.0,
+                CircuitStatus::HalfOpen => 1.0,
+                _ => 2.0,
+            };
+            metrics::gauge!("modelgate.target.circuit_state", &labels).set(state);
+        }
+    }
+    match router.budgets().await {
+        Ok(budgets) => {
+            for b in budgets {
+                let labels = [("modelgate.budget", b.name)];
+                metrics::gauge!("modelgate.budget.limit_usd", &labels).set(b.limit_usd);
+                metrics::gauge!("modelgate.budget.spent_usd", &labels).set(b.spent_usd);
+                metrics::gauge!("modelgate.budget.reserved_usd", &labels).set(b.reserved_usd);
+            }
+        }
+        Err(e) => tracing::warn!(
+            target: "modelgate::gateway",
+            error = %e,
+            "cannot read the budgets for /metrics"
+        ),
+    }
+}
+
+/// What the request counter is labelled with, filled in as the request is understood.
+struct Served {
+    key: Option<String>,
+    route: Option<String>,
+}
+
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = match authenticate(&shared.keys, &headers) {
+    let mut served = Served {
+        key: None,
+        route: None,
+    };
+    let response = handle_chat(&shared, &headers, &body, &mut served).await;
+    if shared.metrics.is_some() {
+        let route = served
+            .route
+            .filter(|r| shared.served.contains(r))
+            .unwrap_or_else(|| "-".to_owned());
+        let labels = [
+            (
+                "modelgate.key",
+                served.key.unwrap_or_else(|| "-".to_owned()),
+            ),
+            ("modelgate.route", route),
+            (
+                "http.response.status_code",
+                response.status().as_u16().to_string(),
+            ),
+        ];
+        metrics::counter!("modelgate.gateway.requests", &labels).increment(1);
+    }
+    response
+}
+
+async fn handle_chat(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+    served: &mut Served,
+) -> Response {
+    let key = match authenticate(&shared.keys, headers) {
         Ok(key) => key,
         Err(r) => return r,
     };
+    served.key = key.map(|k| k.name.clone());
     let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
         return error(
             503,
@@ -299,10 +473,11 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         stream,
         include_usage,
         ..
-    } = match openai::parse_request(&body) {
+    } = match openai::parse_request(body) {
         Ok(parsed) => parsed,
         Err(e) => return json_response(400, &e.to_json()),
     };
+    served.route = Some(req.model.clone());
     if let Some(key) = key {
         if let Some(routes) = &key.routes
             && !routes.contains(&req.model)
@@ -316,7 +491,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         }
         req.metadata.insert(KEY_TAG.to_owned(), key.name.clone());
     }
-    req.metadata.extend(header_tags(&headers));
+    req.metadata.extend(header_tags(headers));
     if let Some(t) = shared.timeout {
         req.timeout = Some(req.timeout.map_or(t, |own| own.min(t)));
     }
@@ -352,8 +527,11 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             let log = StreamLog {
                 key: key_name.to_owned(),
                 route: req.model.clone(),
+                provider: s.provider().to_owned(),
+                model: s.model().to_owned(),
                 started,
-                ttft: started.elapsed(),
+                ttft_ms: started.elapsed().as_millis() as u64,
+                outcome: "cancelled",
             };
             let events = sse_events(s, include_usage, permit, log);
             (headers, Body::from_stream(events)).into_response()
@@ -407,6 +585,40 @@ fn log_request(
             latency_ms,
             "request failed"
         ),
+    }
+}
+
+/// A stream's log line, written when it ends: what [`log_request`] says of a chat, with the
+/// time to its first chunk and how it ended (`done`, an error kind, or `cancelled` when the
+/// client went away first).
+struct StreamLog {
+    key: String,
+    route: String,
+    provider: String,
+    model: String,
+    started: tokio::time::Instant,
+    ttft_ms: u64,
+    outcome: &'static str,
+}
+
+impl StreamLog {
+    fn emit(&self, usage: Option<&Usage>, cost: Option<f64>) {
+        tracing::info!(
+            target: "modelgate::gateway",
+            key = %self.key,
+            route = %self.route,
+            provider = %self.provider,
+            model = %self.model,
+            status = 200,
+            stream = true,
+            outcome = self.outcome,
+            input_tokens = usage.map(|u| u.input_tokens),
+            output_tokens = usage.map(|u| u.output_tokens),
+            cost_usd = cost,
+            ttft_ms = self.ttft_ms,
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            "stream served"
+        );
     }
 }
 
@@ -465,6 +677,12 @@ fn sse_events(
         log: StreamLog,
         _permit: tokio::sync::OwnedSemaphorePermit,
     }
+    // The stream's log line, once it ended, failed or its client went away.
+    impl Drop for St {
+        fn drop(&mut self) {
+            self.log.emit(self.usage.as_ref(), self.stream.cost());
+        }
+    }
     let writer = ChunkWriter::new(stream.id().unwrap_or(""), stream.model(), now_unix());
     let state = St {
         stream,
@@ -492,13 +710,13 @@ fn sse_events(
                 }
                 Ok(Some(Err(err))) => {
                     st.done = true;
-                    st.log.finished(&st.stream, st.usage.as_ref(), Some(&err));
+                    st.log.outcome = err.kind().as_str();
                     let (_, body) = openai::error_response(&err);
                     return Some((Ok(event(&body)), st));
                 }
                 Ok(None) => {
                     st.done = true;
-                    st.log.finished(&st.stream, st.usage.as_ref(), None);
+                    st.log.outcome = "done";
                     let mut out = Vec::new();
                     if st.include_usage
                         && let Some(u) = &st.usage
@@ -513,35 +731,64 @@ fn sse_events(
     })
 }
 
-/// What a stream's log line says once it ends.
-struct StreamLog {
-    key: String,
-    route: String,
-    started: tokio::time::Instant,
-    ttft: Duration,
-}
-
-impl StreamLog {
-    fn finished(&self, stream: &ChatStream, usage: Option<&Usage>, err: Option<&Error>) {
-        tracing::info!(
-            target: "modelgate::gateway",
-            key = %self.key,
-            route = %self.route,
-            provider = stream.provider(),
-            model = stream.model(),
-            status = 200,
-            stream = true,
-            input_tokens = usage.map(|u| u.input_tokens),
-            output_tokens = usage.map(|u| u.output_tokens),
-            cost_usd = stream.cost(),
-            ttft_ms = self.ttft.as_millis() as u64,
-            latency_ms = self.started.elapsed().as_millis() as u64,
-            error = err.map(|e| e.kind().as_str()),
-            "stream served"
-        );
-    }
-}
-
 fn event(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// How many key comparisons this thread made.
+        pub(super) static COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    fn comparisons(keys: &[GatewayKey], token: &str) -> (Option<String>, usize) {
+        COMPARISONS.with(|n| n.set(0));
+        let found = authenticate(keys, &bearer(token))
+            .ok()
+            .flatten()
+            .map(|k| k.name.clone());
+        (found, COMPARISONS.with(std::cell::Cell::get))
+    }
+
+    #[test]
+    fn authenticate_compares_with_subtle_against_every_key_without_early_exit() {
+        // The comparison is subtle's: its result is a `Choice`, not a `bool` from `==`.
+        let _: fn(&[u8], &[u8]) -> subtle::Choice = keys_equal;
+        let keys: Vec<GatewayKey> = ["mg-alpha-0001", "mg-beta-00002", "mg-gamma-0003"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GatewayKey::new(format!("k{i}"), (*k).to_owned().into()))
+            .collect();
+        // Whichever key matches, first, last or none, every key is compared.
+        assert_eq!(
+            comparisons(&keys, "mg-alpha-0001"),
+            (Some("k0".to_owned()), 3)
+        );
+        assert_eq!(
+            comparisons(&keys, "mg-gamma-0003"),
+            (Some("k2".to_owned()), 3)
+        );
+        assert_eq!(comparisons(&keys, "mg-gamma-0004"), (None, 3));
+        assert_eq!(comparisons(&keys, "mg-gamma-000"), (None, 3));
+        assert_eq!(comparisons(&keys, ""), (None, 3));
+        // Without keys, nothing to compare and nothing refused.
+        assert_eq!(comparisons(&[], "anything"), (None, 0));
+        assert!(authenticate(&[], &HeaderMap::new()).is_ok());
+        assert_eq!(
+            authenticate(&keys, &HeaderMap::new()).unwrap_err().status(),
+            401
+        );
+    }
 }

@@ -11,5 +11,6 @@ mod app;
 pub mod openai;
 
 pub use app::{
-    DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT, Gateway, GatewayKey, KEEP_ALIVE, KEY_TAG, serve,
+    DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENT, Gateway, GatewayKey, KEEP_ALIVE, KEY_TAG,
+    prometheus_builder, serve,
 };
