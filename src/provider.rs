@@ -22,6 +22,13 @@ pub trait ChatProvider: Send + Sync {
     /// A short name for logs and responses (`"openai"`, `"anthropic"`, a router's name).
     fn name(&self) -> &str;
 
+    /// The kind of service behind the name: the built-in provider's name (`"openai"`) when
+    /// this one was renamed (a gateway's `eu-openai`), so that prices are found by name first,
+    /// then by kind. The default is [`name`](ChatProvider::name).
+    fn kind(&self) -> &str {
+        self.name()
+    }
+
     /// Sends the request and waits for the whole answer.
     ///
     /// # Errors

@@ -63,3 +63,44 @@ async fn router_from_config_reports_a_bad_file_by_name() {
     assert_eq!(err.kind(), modelgate::ErrorKind::Config);
     assert!(err.to_string().contains("no-such.toml"), "{err}");
 }
+
+#[tokio::test]
+async fn a_provider_is_known_by_its_config_name_and_priced_by_its_kind() {
+    let config = GatewayConfig::from_toml_str(
+        r#"
+        [providers.eu-openai]
+        kind = "openai"
+        api_key = { env = "MODELGATE_TEST_UNSET_EU_KEY" }
+
+        [routes.chat]
+        targets = [{ provider = "eu-openai", model = "gpt-4o-mini" }]
+
+        [[budgets]]
+        name = "eu"
+        usd = 1.0
+        scope = { target = "eu-openai/gpt-4o-mini" }
+        "#,
+        "gateway.toml",
+    )
+    .unwrap();
+    let sim = Simulator::start().await.unwrap();
+    let mut options = BuildOptions::default();
+    options.simulator = Some(sim.clone());
+    let built = config.build_router(&options).unwrap();
+    assert_eq!(built.simulated, ["eu-openai"]);
+    let router = built.router;
+    let r = router.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
+    assert_eq!(r.provider, "eu-openai");
+    assert!(r.cost.unwrap() > 0.0, "priced by its kind");
+    let mut s = router
+        .chat_stream(&ChatRequest::new("chat").user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(s.provider(), "eu-openai");
+    while let Some(d) = futures::StreamExt::next(&mut s).await {
+        d.unwrap();
+    }
+    assert_eq!(router.stats().targets[0].provider, "eu-openai");
+    let b = router.budget("eu", None).await.unwrap();
+    assert!(b.spent_usd > 0.0, "{b:?}");
+}

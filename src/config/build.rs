@@ -76,7 +76,8 @@ impl GatewayConfig {
                     sim,
                 )
                 .map_err(|e| Error::config(format!("{file}: providers.{name}: {}", e.message())))?;
-            providers.push((name.clone(), provider));
+            // The table's name is the provider's name in routes, headers and stats.
+            providers.push((name.clone(), super::named::Named::wrap(name, provider)));
         }
         let provider = |name: &str| {
             providers

@@ -37,6 +37,7 @@
 mod build;
 mod de;
 mod describe;
+mod named;
 mod validate;
 
 pub use build::{BuildOptions, Built, KEY_TAG};

@@ -99,7 +99,11 @@ impl Slot {
     ) -> Self {
         let price = target.price.clone().or_else(|| {
             prices
-                .lookup(target.provider_name(), &target.model)
+                .lookup_kind(
+                    target.provider_name(),
+                    target.provider.kind(),
+                    &target.model,
+                )
                 .cloned()
         });
         Slot {
@@ -120,7 +124,11 @@ impl Slot {
     pub(crate) fn sharing(target: Target, existing: &Slot, prices: &PriceTable) -> Self {
         let price = target.price.clone().or_else(|| {
             prices
-                .lookup(target.provider_name(), &target.model)
+                .lookup_kind(
+                    target.provider_name(),
+                    target.provider.kind(),
+                    &target.model,
+                )
                 .cloned()
         });
         Slot {

@@ -245,6 +245,11 @@ impl ChatStream {
         self.route.as_ref()
     }
 
+    /// Names the stream's provider (a renamed provider's stream).
+    pub(crate) fn set_provider(&mut self, provider: String) {
+        self.provider = provider;
+    }
+
     pub(crate) fn set_route(&mut self, route: RouteInfo) {
         self.route = Some(route);
     }
