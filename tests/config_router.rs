@@ -89,7 +89,10 @@ async fn a_provider_is_known_by_its_config_name_and_priced_by_its_kind() {
     let built = config.build_router(&options).unwrap();
     assert_eq!(built.simulated, ["eu-openai"]);
     let router = built.router;
-    let r = router.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
+    let r = router
+        .chat(&ChatRequest::new("chat").user("hi"))
+        .await
+        .unwrap();
     assert_eq!(r.provider, "eu-openai");
     assert!(r.cost.unwrap() > 0.0, "priced by its kind");
     let mut s = router

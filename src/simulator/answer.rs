@@ -27,15 +27,24 @@ pub(super) struct Usage {
 
 impl Answer {
     pub(super) fn resolve(spec: &AnswerSpec, call: &Call) -> Answer {
+        let mut tool_calls = spec.tool_calls.clone();
         let text = match &spec.text {
             TextSpec::Fixed(text) => text.clone(),
+            // Forced to call a function, an echo answer calls it (with no arguments).
+            TextSpec::Echo if tool_calls.is_empty() && call.forced_tool.is_some() => {
+                tool_calls.push(ToolCallSpec {
+                    id: format!("call_sim{:08}", call.serial),
+                    name: call.forced_tool.clone().unwrap_or_default(),
+                    arguments: "{}".into(),
+                });
+                String::new()
+            }
             TextSpec::Echo => format!("You said: {}", call.last_user_text),
         };
         let reasoning_chars = spec.reasoning.as_deref().map_or(0, |r| r.chars().count());
         let output_chars = text.chars().count()
             + reasoning_chars
-            + spec
-                .tool_calls
+            + tool_calls
                 .iter()
                 .map(|t| t.name.chars().count() + t.arguments.chars().count())
                 .sum::<usize>();
@@ -55,7 +64,7 @@ impl Answer {
         Answer {
             text,
             reasoning: spec.reasoning.clone(),
-            tool_calls: spec.tool_calls.clone(),
+            tool_calls,
             usage: Usage {
                 input,
                 output,
@@ -91,6 +100,7 @@ mod tests {
             sse: false,
             include_usage: false,
             last_user_text: "hello".into(),
+            forced_tool: None,
             prompt_chars: 9,
             serial: 1,
         }

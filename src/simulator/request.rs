@@ -84,6 +84,9 @@ pub(super) struct Call {
     /// OpenAI only: `stream_options.include_usage` was true.
     pub(super) include_usage: bool,
     pub(super) last_user_text: String,
+    /// The function the request forces the model to call (`tool_choice` naming one), which an
+    /// echo answer then calls, as a real model would.
+    pub(super) forced_tool: Option<String>,
     /// Characters of prompt text, for estimating input tokens.
     pub(super) prompt_chars: usize,
     /// A number unique within this simulator, used to build response and request ids.
@@ -157,6 +160,17 @@ pub(super) fn read(
             Wire::OpenAi | Wire::DeepSeek | Wire::Anthropic => messages_last_user_text(&body),
             Wire::Gemini => gemini::last_user_text(&body),
         };
+        let forced_tool = match wire {
+            Wire::OpenAi | Wire::DeepSeek => body.pointer("/tool_choice/function/name"),
+            Wire::Anthropic => body.pointer("/tool_choice/name").filter(|_| {
+                body.pointer("/tool_choice/type").and_then(Value::as_str) == Some("tool")
+            }),
+            Wire::Gemini => {
+                body.pointer("/toolConfig/functionCallingConfig/allowedFunctionNames/0")
+            }
+        }
+        .and_then(Value::as_str)
+        .map(str::to_owned);
         let include_usage = body
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
@@ -169,6 +183,7 @@ pub(super) fn read(
             sse: matches!(endpoint, Endpoint::Gemini { sse: true, .. }),
             include_usage,
             last_user_text,
+            forced_tool,
             prompt_chars: prompt_chars(&body),
             serial,
         })

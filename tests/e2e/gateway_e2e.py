@@ -94,10 +94,36 @@ def check_tools(c, _ctx):
             },
         }
     ]
-    # The simulator cannot be scripted from outside its process, so it answers with text: the
-    # check is that tools and tool_choice (both forms) pass the gateway and come back as a
-    # well-formed completion, and that a tool result message in the history is accepted.
-    for tool_choice in ("auto", {"type": "function", "function": {"name": "get_weather"}}):
+    # Forced to call a function, the simulator's echo answer calls it, as a model would: the
+    # call comes back in OpenAI's shape whatever provider served it, streamed too.
+    for model in ("chat", "claude"):
+        r = c.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "weather in Paris?"}],
+            tools=tools,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        )
+        choice = r.choices[0]
+        expect(choice.finish_reason == "tool_calls", f"{model}: finish {choice.finish_reason!r}")
+        calls = choice.message.tool_calls or []
+        expect(len(calls) == 1 and calls[0].function.name == "get_weather", f"{model}: calls {calls!r}")
+        expect(calls[0].id and calls[0].type == "function", f"{model}: call {calls[0]!r}")
+        expect(calls[0].function.arguments == "{}", f"{model}: arguments {calls[0].function.arguments!r}")
+    names = set()
+    for chunk in c.chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        stream=True,
+    ):
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                if call.function and call.function.name:
+                    names.add(call.function.name)
+    expect(names == {"get_weather"}, f"streamed tool call names {names!r}")
+    # `auto` leaves the choice to the model; the answer is well formed either way.
+    for tool_choice in ("auto",):
         r = c.chat.completions.create(
             model="chat",
             messages=[{"role": "user", "content": "weather in Paris?"}],
