@@ -42,6 +42,22 @@ fn openai(server: &MockServer) -> OpenAi {
         .unwrap()
 }
 
+fn gemini(server: &MockServer) -> Gemini {
+    Gemini::builder()
+        .api_key(KEY)
+        .base_url(server.url())
+        .build()
+        .unwrap()
+}
+
+fn deepseek(server: &MockServer) -> DeepSeek {
+    DeepSeek::builder()
+        .api_key(KEY)
+        .base_url(server.url())
+        .build()
+        .unwrap()
+}
+
 fn anthropic(server: &MockServer) -> Anthropic {
     Anthropic::builder()
         .api_key(KEY)
@@ -132,12 +148,7 @@ async fn anthropic_stream_folds_with_its_cost() {
 #[tokio::test]
 async fn gemini_thinking_tokens_are_billed_as_output() {
     let server = serve(&["gemini/thinking.http"]).await;
-    let gemini = Gemini::builder()
-        .api_key(KEY)
-        .base_url(server.url())
-        .build()
-        .unwrap();
-    let r = gemini
+    let r = gemini(&server)
         .chat(&ChatRequest::new("gemini-2.5-pro").user("6×7?"))
         .await
         .unwrap();
@@ -148,12 +159,7 @@ async fn gemini_thinking_tokens_are_billed_as_output() {
 #[tokio::test]
 async fn gemini_stream_has_its_cost() {
     let server = serve(&["gemini/stream_text.http"]).await;
-    let gemini = Gemini::builder()
-        .api_key(KEY)
-        .base_url(server.url())
-        .build()
-        .unwrap();
-    let r = gemini
+    let r = gemini(&server)
         .chat_stream(&ChatRequest::new("gemini-2.0-flash").user("Bonjour"))
         .await
         .unwrap()
@@ -167,12 +173,7 @@ async fn gemini_stream_has_its_cost() {
 #[tokio::test]
 async fn deepseek_cache_hits_cost_the_cache_hit_price() {
     let server = serve(&["deepseek/chat_reasoner_tool_call.http"]).await;
-    let deepseek = DeepSeek::builder()
-        .api_key(KEY)
-        .base_url(server.url())
-        .build()
-        .unwrap();
-    let r = deepseek
+    let r = deepseek(&server)
         .chat(&ChatRequest::new("deepseek-reasoner").user("weather?"))
         .await
         .unwrap();
