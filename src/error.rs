@@ -46,6 +46,9 @@ pub enum ErrorKind {
     CircuitOpen,
     /// Every target of a route failed; [`Error::attempts`] holds each failure.
     AllTargetsFailed,
+    /// The shared state store (Redis) could not be reached in time and is configured to refuse
+    /// what it cannot check (`on_error = "fail-closed"`): a request a budget covers is refused.
+    StateUnavailable,
     /// The library was misconfigured (missing API key, bad base URL, a route with no targets…).
     Config,
 }
@@ -78,6 +81,7 @@ impl ErrorKind {
             ErrorKind::BudgetExceeded => "budget_exceeded",
             ErrorKind::CircuitOpen => "circuit_open",
             ErrorKind::AllTargetsFailed => "all_targets_failed",
+            ErrorKind::StateUnavailable => "state_unavailable",
             ErrorKind::Config => "config",
         }
     }

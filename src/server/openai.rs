@@ -681,6 +681,7 @@ pub fn error_response(err: &Error) -> (u16, Value) {
             (429, "rate_limit_error", "rate_limit_exceeded")
         }
         ErrorKind::CircuitOpen => (503, "server_error", "circuit_open"),
+        ErrorKind::StateUnavailable => (503, "server_error", "state_unavailable"),
         ErrorKind::Timeout => (504, "timeout", "timeout"),
         ErrorKind::Auth => (502, "upstream_error", "upstream_auth"),
         _ => (502, "upstream_error", err.kind().as_str()),
