@@ -1,0 +1,319 @@
+//! A router with a budget in a `RedisStore`, while its Redis (a private `redis-server`) is killed
+//! mid-run and started again: fail-open keeps serving every request, fail-closed refuses
+//! budgeted requests fast with `StateUnavailable` until Redis is back; either way no request
+//! hangs, and once Redis answers again its counters hold every settled cost and no reservation.
+//!
+//! The server saves its data just before it is killed, with requests in flight, so it comes back
+//! with their reservations, as after a network partition: the settlements made meanwhile must
+//! give them back when they are replayed. Skipped without `redis-server` unless
+//! `MODELGATE_REDIS_REQUIRED=1`.
+#![cfg(feature = "redis")]
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use modelgate::pricing::ModelPrice;
+use modelgate::router::{Budget, Router, Target};
+use modelgate::state::{Nanos, OnError, RedisOptions, RedisStore, usd_to_nanos};
+use modelgate::types::Usage;
+use modelgate::{ChatProvider, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Message};
+use tokio::sync::watch;
+
+use redis_support::{RedisServer, unique_prefix};
+
+/// No request may take longer than this, Redis up or down.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// How many requests are in flight (reserved, waiting for the provider) when Redis dies.
+const IN_FLIGHT: usize = 8;
+
+/// Answers at once with 20 + 10 tokens, unless its gate is closed: then each call waits there.
+struct Gated {
+    calls: AtomicUsize,
+    waiting: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+impl Gated {
+    fn new() -> Arc<Gated> {
+        Arc::new(Gated {
+            calls: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            open: watch::Sender::new(true),
+        })
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+#[async_trait]
+impl ChatProvider for Gated {
+    fn name(&self) -> &str {
+        "gated"
+    }
+
+    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        if !*open.borrow_and_update() {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let _ = open.wait_for(|o| *o).await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        let mut r = ChatResponse::new("gated", req.model.clone(), Message::assistant("ok"));
+        r.usage = Some(Usage::new(20, 10));
+        Ok(r)
+    }
+
+    async fn chat_stream(&self, _req: &ChatRequest) -> Result<ChatStream, Error> {
+        Err(Error::new(ErrorKind::InvalidRequest, "no streams here"))
+    }
+}
+
+fn price() -> ModelPrice {
+    ModelPrice::new(1.0, 1.0)
+}
+
+fn req() -> ChatRequest {
+    ChatRequest::new("chat").user("hello").max_tokens(100)
+}
+
+/// What the router reserves for `req()`: its estimated prompt and its `max_tokens`.
+fn worst() -> Nanos {
+    usd_to_nanos(price().estimate(modelgate::tokens::estimate_request(&req()), 100))
+}
+
+async fn chat(router: &Router) -> Result<ChatResponse, Error> {
+    tokio::time::timeout(ANSWER_WITHIN, router.chat(&req()))
+        .await
+        .unwrap_or_else(|_| panic!("a request hung for {ANSWER_WITHIN:?}"))
+}
+
+/// `n` requests at once, each of which must succeed; what they cost, in nanos.
+async fn serve(router: &Router, n: usize, when: &str) -> Nanos {
+    join_all((0..n).map(|_| chat(router)))
+        .await
+        .into_iter()
+        .map(|r| cost(r.unwrap_or_else(|e| panic!("{when}: a request failed: {e}"))))
+        .sum()
+}
+
+fn cost(r: ChatResponse) -> Nanos {
+    usd_to_nanos(r.cost.expect("a priced answer has a cost"))
+}
+
+/// The budget `all` as Redis itself holds it: (spent, reserved); `None` while Redis does not
+/// answer.
+async fn redis_counters(url: &str, prefix: &str) -> Option<(Nanos, Nanos)> {
+    let read = async {
+        let mut con = redis::Client::open(url)
+            .ok()?
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let (spent, reserved): (Option<Nanos>, Option<Nanos>) = redis::cmd("HMGET")
+            .arg(format!("{prefix}:budget:all"))
+            .arg("spent")
+            .arg("reserved")
+            .query_async(&mut con)
+            .await
+            .ok()?;
+        Some((spent.unwrap_or(0), reserved.unwrap_or(0)))
+    };
+    tokio::time::timeout(Duration::from_secs(2), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Polls Redis (every 50 ms, for up to 15 s) until the budget reads `(spent, reserved)`.
+async fn await_redis_counters(url: &str, prefix: &str, expected: (Nanos, Nanos), when: &str) {
+    let mut last = None;
+    for _ in 0..300 {
+        last = redis_counters(url, prefix).await;
+        if last == Some(expected) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{when}: Redis holds (spent, reserved) {last:?}, not {expected:?}");
+}
+
+/// Polls (every 20 ms, for up to 15 s) until `condition` holds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..750 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not within 15 s");
+}
+
+/// Makes Redis write its data to disk, so that a restart comes back with it.
+async fn save(url: &str) {
+    let mut con = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers before it is killed");
+    redis::cmd("SAVE")
+        .query_async::<()>(&mut con)
+        .await
+        .expect("SAVE");
+}
+
+struct Setup {
+    server: RedisServer,
+    url: String,
+    prefix: String,
+    store: Arc<RedisStore>,
+    provider: Arc<Gated>,
+    router: Router,
+}
+
+async fn setup(test: &str, on_error: OnError) -> Option<Setup> {
+    let server = RedisServer::spawn()?;
+    let url = server.url();
+    let prefix = unique_prefix(test);
+    let store = RedisStore::connect(
+        RedisOptions::new(&url)
+            .prefix(prefix.clone())
+            .timeout(Duration::from_millis(250))
+            .sync_interval(Duration::from_millis(100))
+            .on_error(on_error),
+    )
+    .await
+    .expect("RedisStore::connect");
+    let provider = Gated::new();
+    let router = Router::builder()
+        .route(
+            "chat",
+            [Target::new(provider.clone(), "model").price(price())],
+        )
+        .budget(Budget::new("all", 1_000.0))
+        .state_store(store.clone())
+        .build()
+        .unwrap();
+    Some(Setup {
+        server,
+        url,
+        prefix,
+        store,
+        provider,
+        router,
+    })
+}
+
+/// Runs `IN_FLIGHT` requests up to the provider and holds them there; saves Redis (their
+/// reservations included) and kills it; then lets them finish, which they must.
+async fn kill_with_requests_in_flight(s: &mut Setup, spent_before: Nanos) -> Nanos {
+    s.provider.set_open(false);
+    let held: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let router = s.router.clone();
+            tokio::spawn(async move { chat(&router).await })
+        })
+        .collect();
+    let provider = s.provider.clone();
+    eventually("the requests reach the provider", || {
+        provider.waiting.load(Ordering::SeqCst) == IN_FLIGHT
+    })
+    .await;
+    assert_eq!(
+        redis_counters(&s.url, &s.prefix).await,
+        Some((spent_before, IN_FLIGHT as Nanos * worst())),
+        "the requests in flight hold their reservations in Redis"
+    );
+    save(&s.url).await;
+    tokio::task::block_in_place(|| s.server.kill());
+    assert!(!s.server.is_running());
+    s.provider.set_open(true);
+    let mut spent = 0;
+    for h in held {
+        let r = h.await.expect("a request task panicked");
+        spent += cost(r.expect("a request in flight when Redis died still succeeds"));
+    }
+    spent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_serves_every_request_through_a_redis_restart_and_replays_the_spend() {
+    let Some(mut s) = setup("fault_fail_open", OnError::FailOpen).await else {
+        return;
+    };
+    // Up: spend lands in Redis.
+    let mut spent = serve(&s.router, 16, "before the kill").await;
+    await_redis_counters(&s.url, &s.prefix, (spent, 0), "before the kill").await;
+
+    spent += kill_with_requests_in_flight(&mut s, spent).await;
+
+    // Down: every request is still served, counted by this process alone.
+    spent += serve(&s.router, 16, "while Redis is down").await;
+    assert!(s.store.is_degraded(), "the store noticed Redis is away");
+
+    tokio::task::block_in_place(|| s.server.restart());
+    let store = s.store.clone();
+    eventually("the store sees Redis again", || !store.is_degraded()).await;
+
+    // Up again.
+    spent += serve(&s.router, 16, "after the restart").await;
+    // Redis came back with the spend saved before the kill and the reservations of the requests
+    // then in flight; the replay adds what was settled while it was away and returns those
+    // reservations.
+    await_redis_counters(&s.url, &s.prefix, (spent, 0), "after the restart").await;
+    assert_eq!(s.provider.calls.load(Ordering::SeqCst), 16 * 3 + IN_FLIGHT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_refuses_fast_while_redis_is_down_and_serves_again_once_it_is_back() {
+    let Some(mut s) = setup("fault_fail_closed", OnError::FailClosed).await else {
+        return;
+    };
+    let mut spent = serve(&s.router, 16, "before the kill").await;
+    await_redis_counters(&s.url, &s.prefix, (spent, 0), "before the kill").await;
+
+    // Requests that reserved before Redis died are answered; their settlement waits for Redis.
+    spent += kill_with_requests_in_flight(&mut s, spent).await;
+
+    // Down: budgeted requests fail fast, without reaching the provider.
+    let calls = s.provider.calls.load(Ordering::SeqCst);
+    for r in join_all((0..16).map(|_| chat(&s.router))).await {
+        let err = r.expect_err("no budgeted request is served without Redis");
+        assert_eq!(err.kind(), ErrorKind::StateUnavailable, "{err}");
+    }
+    assert_eq!(s.provider.calls.load(Ordering::SeqCst), calls);
+    assert!(s.store.is_degraded());
+    assert_eq!(
+        s.router.budget("all", None).await.unwrap_err().kind(),
+        ErrorKind::StateUnavailable
+    );
+
+    tokio::task::block_in_place(|| s.server.restart());
+    // Back: requests succeed again (the first ones may still find the connection down).
+    let mut served = None;
+    for _ in 0..300 {
+        match chat(&s.router).await {
+            Ok(r) => {
+                served = Some(cost(r));
+                break;
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::StateUnavailable, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    spent += served.expect("requests are served again within 15 s of the restart");
+    let store = s.store.clone();
+    eventually("the store sees Redis again", || !store.is_degraded()).await;
+
+    spent += serve(&s.router, 16, "after the restart").await;
+    await_redis_counters(&s.url, &s.prefix, (spent, 0), "after the restart").await;
+}
