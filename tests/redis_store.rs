@@ -451,7 +451,7 @@ async fn every_key_the_store_writes_expires_and_other_prefixes_are_untouched() {
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(foreign_keys, [foreign.clone()]);
+    assert_eq!(foreign_keys, std::slice::from_ref(&foreign));
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&foreign)
         .query_async(&mut con)
