@@ -540,3 +540,49 @@ async fn fail_open_an_unreachable_redis_falls_back_to_local_counters() {
     );
     assert!(store.is_degraded());
 }
+
+/// A "Redis" that accepts connections and never answers; its URL. Stops when the task does.
+async fn silent_redis() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_redis_that_never_answers_times_out_in_either_mode() {
+    let (url, server) = silent_redis().await;
+    let claims = [claim("all", 1_000)];
+    let closed = connect(
+        RedisOptions::new(&url)
+            .timeout(Duration::from_millis(200))
+            .on_error(OnError::FailClosed),
+    )
+    .await;
+    let open = connect(
+        RedisOptions::new(&url)
+            .timeout(Duration::from_millis(200))
+            .on_error(OnError::FailOpen),
+    )
+    .await;
+    for _ in 0..3 {
+        let err = tokio::time::timeout(ANSWER_WITHIN, closed.reserve(&claims, 10))
+            .await
+            .expect("fail-closed reserve answers in time, not hangs")
+            .expect_err("a silent Redis grants nothing");
+        assert_eq!(err.kind(), ErrorKind::StateUnavailable, "{err}");
+        let answer = tokio::time::timeout(ANSWER_WITHIN, open.reserve(&claims, 10))
+            .await
+            .expect("fail-open reserve answers in time, not hangs")
+            .expect("fail-open grants locally");
+        assert!(matches!(answer, Reservation::Granted { .. }), "{answer:?}");
+    }
+    assert!(closed.is_degraded() && open.is_degraded());
+    assert_eq!(counters(&open, "all", 0).await.reserved, 30);
+    server.abort();
+}
