@@ -303,7 +303,7 @@ pub(crate) fn window_start(window: BudgetWindow, now_unix: u64) -> u64 {
 }
 
 /// The start of the window after the one `now_unix` falls in; `None` for all time.
-fn next_window_start(window: BudgetWindow, now_unix: u64) -> Option<u64> {
+pub(crate) fn next_window_start(window: BudgetWindow, now_unix: u64) -> Option<u64> {
     match window {
         BudgetWindow::Total => None,
         BudgetWindow::Every(length) => {

@@ -70,6 +70,12 @@ use async_trait::async_trait;
 
 pub use budget::{Budget, BudgetScope, BudgetSnapshot, BudgetWindow};
 pub use circuit::{CircuitBreaker, CircuitStatus};
+
+/// How many buckets a circuit's rolling window has (a shared store counts in the same ones).
+#[cfg(feature = "redis")]
+pub(crate) fn circuit_buckets() -> usize {
+    circuit::BUCKETS
+}
 pub use hedge::HedgePolicy;
 pub use retry::RetryPolicy;
 pub use rules::{Condition, Rules};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::budget::{self, Budget, BudgetScope, BudgetSnapshot, WallClock};
 use crate::error::Error;
-use crate::state::{Claim, Nanos, Reservation, StateStore};
+use crate::state::{Claim, HoldId, Nanos, Reservation, StateStore};
 
 /// A budget and the key of its counters.
 #[derive(Debug)]
@@ -95,6 +95,7 @@ impl Ledger {
             },
             window: budget::window_start(entry.budget.window, now_unix),
             limit: entry.budget.limit(),
+            expires: budget::next_window_start(entry.budget.window, now_unix).unwrap_or(0),
         }
     }
 
@@ -124,9 +125,10 @@ impl Ledger {
             return Ok(None);
         }
         match self.store.reserve(&claims, amount).await? {
-            Reservation::Granted => Ok(Some(Hold {
+            Reservation::Granted { hold } => Ok(Some(Hold {
                 store: self.store.clone(),
                 claims,
+                hold,
                 reserved: amount,
                 if_cancelled: if_cancelled.min(amount),
                 done: false,
@@ -221,6 +223,7 @@ impl Ledger {
 pub(crate) struct Hold {
     store: Arc<dyn StateStore>,
     claims: Vec<Claim>,
+    hold: HoldId,
     reserved: Nanos,
     if_cancelled: Nanos,
     done: bool,
@@ -239,7 +242,7 @@ impl Hold {
     fn settle_now(&mut self, spent: Nanos) {
         self.done = true;
         self.store
-            .settle(&self.claims, self.reserved, spent)
+            .settle(&self.claims, self.hold, self.reserved, spent)
             .complete_detached("settling a budget reservation");
     }
 
@@ -247,7 +250,7 @@ impl Hold {
     pub(crate) fn release(mut self) {
         self.done = true;
         self.store
-            .release(&self.claims, self.reserved)
+            .release(&self.claims, self.hold, self.reserved)
             .complete_detached("releasing a budget reservation");
     }
 }

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Claim, Counters, Nanos, Reservation, StateStore, StoreFuture};
+use super::{Claim, Counters, HoldId, Nanos, Reservation, StateStore, StoreFuture};
 
 /// A [`StateStore`] in this process's memory (the router's default). Its operations complete at
 /// once; counters live as long as the store.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     counters: Mutex<BTreeMap<String, Counter>>,
+    holds: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,12 +77,20 @@ impl StateStore for MemoryStore {
                 let c = counter(map, claim);
                 c.reserved = c.reserved.saturating_add(amount);
             }
-            Reservation::Granted
+            Reservation::Granted {
+                hold: self.holds.fetch_add(1, Ordering::Relaxed),
+            }
         });
         StoreFuture::ready(Ok(answer))
     }
 
-    fn settle(&self, claims: &[Claim], reserved: Nanos, spent: Nanos) -> StoreFuture<()> {
+    fn settle(
+        &self,
+        claims: &[Claim],
+        _hold: HoldId,
+        reserved: Nanos,
+        spent: Nanos,
+    ) -> StoreFuture<()> {
         self.with_counters(|map| {
             for claim in claims {
                 let c = counter(map, claim);
@@ -91,7 +101,7 @@ impl StateStore for MemoryStore {
         StoreFuture::ready(Ok(()))
     }
 
-    fn release(&self, claims: &[Claim], reserved: Nanos) -> StoreFuture<()> {
+    fn release(&self, claims: &[Claim], _hold: HoldId, reserved: Nanos) -> StoreFuture<()> {
         self.with_counters(|map| {
             for claim in claims {
                 let c = counter(map, claim);
@@ -127,6 +137,7 @@ mod tests {
             key: key.into(),
             window,
             limit,
+            expires: 0,
         }
     }
 
@@ -140,7 +151,7 @@ mod tests {
         let claims = [claim("daily", 0, 100)];
         assert_eq!(
             store.reserve(&claims, 60).await.unwrap(),
-            Reservation::Granted
+            Reservation::Granted { .. }
         );
         assert_eq!(
             store.reserve(&claims, 60).await.unwrap(),
@@ -150,7 +161,7 @@ mod tests {
                 reserved: 60
             }
         );
-        store.settle(&claims, 60, 25).await.unwrap();
+        store.settle(&claims, 0, 60, 25).await.unwrap();
         assert_eq!(
             counters(&store, "daily", 0).await,
             Counters {
@@ -160,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             store.reserve(&claims, 75).await.unwrap(),
-            Reservation::Granted
+            Reservation::Granted { .. }
         );
         store.release(&claims, 75).await.unwrap();
         assert_eq!(
@@ -192,7 +203,7 @@ mod tests {
         let store = MemoryStore::new();
         let old = [claim("hourly", 3_600, 100)];
         store.reserve(&old, 40).await.unwrap();
-        store.settle(&old, 40, 90).await.unwrap();
+        store.settle(&old, 0, 40, 90).await.unwrap();
         store.reserve(&old, 10).await.unwrap();
         let new = [claim("hourly", 7_200, 100)];
         assert_eq!(
@@ -202,9 +213,12 @@ mod tests {
                 reserved: 10
             }
         );
-        assert_eq!(store.reserve(&new, 90).await.unwrap(), Reservation::Granted);
+        assert!(matches!(
+            store.reserve(&new, 90).await.unwrap(),
+            Reservation::Granted { .. }
+        ));
         // The old window's request settles into the new window.
-        store.settle(&old, 10, 5).await.unwrap();
+        store.settle(&old, 1, 10, 5).await.unwrap();
         assert_eq!(
             counters(&store, "hourly", 7_200).await,
             Counters {
@@ -225,7 +239,7 @@ mod tests {
                 let mut granted = 0;
                 for _ in 0..500 {
                     let r = store.reserve(&claims, 7).now_or_later().unwrap().unwrap();
-                    if r == Reservation::Granted {
+                    if matches!(r, Reservation::Granted { .. }) {
                         granted += 1;
                     }
                 }

@@ -1,14 +1,16 @@
 //! State that several router processes may share, behind one seam: the [`StateStore`] trait.
 //!
-//! Today the store holds budget counters; [`MemoryStore`] (the default) keeps them in this
-//! process, and a Redis store (a later feature) makes each operation one script, so a fleet of
-//! gateways shares one spend.
+//! The store holds budget counters and, for a store shared by a fleet, target health: rate-limit
+//! rests and circuit breakers. [`MemoryStore`] (the default) keeps counters in this process and
+//! shares no health; [`RedisStore`] (feature `redis`) makes each budget operation one Lua script
+//! and spreads health news over pub/sub, so a fleet of gateways shares one spend, one set of
+//! open circuits and one view of throttled targets.
 //!
-//! Every operation is atomic on its own: [`reserve`](StateStore::reserve) checks every claimed
-//! counter and adds the reservation to all of them, or to none; [`settle`](StateStore::settle)
-//! swaps a reservation for what was really spent; [`release`](StateStore::release) returns a
-//! reservation unused. Amounts are integer nano-dollars ([`Nanos`]), so that sums are exact and a
-//! store can add them atomically (Redis `INCRBY`).
+//! Every budget operation is atomic on its own: [`reserve`](StateStore::reserve) checks every
+//! claimed counter and adds the reservation to all of them, or to none;
+//! [`settle`](StateStore::settle) swaps a reservation for what was really spent;
+//! [`release`](StateStore::release) returns a reservation unused. Amounts are integer
+//! nano-dollars ([`Nanos`]), so that sums are exact and a store can add them atomically.
 //!
 //! # Windows
 //!
@@ -17,6 +19,15 @@
 //! over first: its spend starts again from zero, while reservations still in flight are carried
 //! over, since what they spend is settled into the window in which they settle.
 //!
+//! # Target health
+//!
+//! The router keeps each target's rest and circuit locally and reads them on every request
+//! without asking the store. When the store [`shares_health`](StateStore::shares_health), the
+//! router also tells it what it learns ([`publish_health`](StateStore::publish_health),
+//! [`record_outcome`](StateStore::record_outcome)) and hears what other processes learnt
+//! through a [`HealthSink`]; a half-open circuit's probe is taken from the store
+//! ([`acquire_probe`](StateStore::acquire_probe)) so that one process probes for the fleet.
+//!
 //! # Operations return [`StoreFuture`]s
 //!
 //! The router calls the store on every request that a budget covers, and from a stream's end
@@ -24,21 +35,28 @@
 //! already complete ([`StoreFuture::ready`], what an in-memory store returns: no allocation, no
 //! task) or a boxed future ([`StoreFuture::new`], for a store that does I/O); the router spawns
 //! the latter only where it cannot await.
-//!
-//! Circuit and rest state will move behind this seam the same way: new operations with default
-//! implementations, called from the same places the router now updates its local state.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{OnError, RedisOptions, RedisStore};
 
 use crate::error::Error;
+use crate::router::CircuitBreaker;
+
+/// Names one reservation, so that the store can settle or release exactly it (and, in a store
+/// shared by a fleet, let it lapse if its process dies).
+pub type HoldId = u64;
 
 /// An amount of US dollars in billionths (1 USD = 1,000,000,000 nanos).
 pub type Nanos = u64;
@@ -75,13 +93,19 @@ pub struct Claim {
     pub window: u64,
     /// The counter's limit: spend plus reservations may not exceed it.
     pub limit: Nanos,
+    /// When the window ends, in Unix seconds (0 for no window): a store may forget the counter
+    /// some time after.
+    pub expires: u64,
 }
 
 /// The answer to a [`StateStore::reserve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
     /// Every claimed counter took the reservation.
-    Granted,
+    Granted {
+        /// The reservation's name, for its settlement or release.
+        hold: HoldId,
+    },
     /// No counter took it, because this one would have gone over its limit.
     Refused {
         /// The position in the claims of the counter that refused.
@@ -102,26 +126,130 @@ pub struct Counters {
     pub reserved: Nanos,
 }
 
-/// Where budget counters live: this process ([`MemoryStore`]) or a store shared by a fleet.
+/// What one process learnt about a target's health, told to the others through a store that
+/// [`shares_health`](StateStore::shares_health). A target is named `provider/model`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthNews {
+    /// The target rests until `until_ms` (Unix milliseconds): it was rate limited, or (with
+    /// `quota`) its quota is exhausted.
+    Rest {
+        /// The target, `provider/model`.
+        target: Arc<str>,
+        /// When the rest ends, in Unix milliseconds.
+        until_ms: u64,
+        /// Whether the rest is for an exhausted quota (never waited for) rather than a rate limit.
+        quota: bool,
+    },
+    /// The target's circuit opened: it is skipped until `until_ms` (Unix milliseconds), then one
+    /// probe goes.
+    CircuitOpened {
+        /// The target, `provider/model`.
+        target: Arc<str>,
+        /// When the cool-down ends, in Unix milliseconds.
+        until_ms: u64,
+    },
+    /// The target's circuit closed: its probe succeeded.
+    CircuitClosed {
+        /// The target, `provider/model`.
+        target: Arc<str>,
+    },
+    /// A probe ended without deciding (it was cancelled or failed for the caller's reasons):
+    /// another process may probe.
+    ProbeAbandoned {
+        /// The target, `provider/model`.
+        target: Arc<str>,
+    },
+    /// An operator reset the target: its rest ends and its circuit closes.
+    Reset {
+        /// The target, `provider/model`.
+        target: Arc<str>,
+    },
+}
+
+impl HealthNews {
+    /// The target the news is about.
+    pub fn target(&self) -> &Arc<str> {
+        match self {
+            HealthNews::Rest { target, .. }
+            | HealthNews::CircuitOpened { target, .. }
+            | HealthNews::CircuitClosed { target }
+            | HealthNews::ProbeAbandoned { target }
+            | HealthNews::Reset { target } => target,
+        }
+    }
+}
+
+/// Where a store delivers health news from other processes: a router's targets.
+pub trait HealthSink: Send + Sync {
+    /// Applies news about one target (the sink ignores targets it does not have).
+    fn apply(&self, news: &HealthNews);
+}
+
+/// Where budget counters live, and how target health is shared: this process
+/// ([`MemoryStore`]) or a store shared by a fleet.
 ///
-/// Each operation must be atomic: two processes reserving against the same counter can never
-/// both take the last dollar. Operations fail only when the store cannot be reached (an I/O
-/// error); the router then fails the request with that error rather than spend blindly.
+/// Each budget operation must be atomic: two processes reserving against the same counter can
+/// never both take the last dollar. Operations fail only when the store cannot be reached (an
+/// I/O error); the router then fails the request with that error rather than spend blindly.
+///
+/// The health methods have defaults that share nothing, which is right for a store private to
+/// one process.
 pub trait StateStore: Send + Sync + fmt::Debug {
     /// Adds `amount` to the reservations of every counter in `claims` if none would then exceed
     /// its limit (counting what it has spent and what is reserved in flight), else changes
     /// nothing and says which counter refused.
     fn reserve(&self, claims: &[Claim], amount: Nanos) -> StoreFuture<Reservation>;
 
-    /// Replaces a reservation of `reserved` on every counter in `claims` with `spent`, the real
-    /// cost (which may be more or less than what was reserved).
-    fn settle(&self, claims: &[Claim], reserved: Nanos, spent: Nanos) -> StoreFuture<()>;
+    /// Replaces the reservation `hold` of `reserved` on every counter in `claims` with `spent`,
+    /// the real cost (which may be more or less than what was reserved). The spend counts even
+    /// if the reservation has lapsed.
+    fn settle(
+        &self,
+        claims: &[Claim],
+        hold: HoldId,
+        reserved: Nanos,
+        spent: Nanos,
+    ) -> StoreFuture<()>;
 
-    /// Returns a reservation of `reserved` on every counter in `claims` unused.
-    fn release(&self, claims: &[Claim], reserved: Nanos) -> StoreFuture<()>;
+    /// Returns the reservation `hold` of `reserved` on every counter in `claims` unused.
+    fn release(&self, claims: &[Claim], hold: HoldId, reserved: Nanos) -> StoreFuture<()>;
 
     /// The spend and reservations of the counter `key` in `window`.
     fn counters(&self, key: &str, window: u64) -> StoreFuture<Counters>;
+
+    /// Whether this store shares target health with other processes (default: no). When it
+    /// does, the router calls the other health methods.
+    fn shares_health(&self) -> bool {
+        false
+    }
+
+    /// Starts delivering news about `targets` (`provider/model`) from other processes to
+    /// `sink`, until the sink is dropped. Called once by each router built on the store.
+    fn watch_health(&self, targets: Vec<Arc<str>>, sink: Weak<dyn HealthSink>) {
+        let _ = (targets, sink);
+    }
+
+    /// Tells the other processes what this one learnt. Never waits: a store that does I/O
+    /// sends it in the background, and a failure is logged, not returned.
+    fn publish_health(&self, news: HealthNews) {
+        let _ = news;
+    }
+
+    /// Counts one outcome of a call to `target` for the fleet's circuit (a health failure or a
+    /// success, under `breaker`'s settings). When the fleet's counts open the circuit, the store
+    /// delivers [`HealthNews::CircuitOpened`] to every sink, this process's included. Never
+    /// waits.
+    fn record_outcome(&self, target: &Arc<str>, breaker: &CircuitBreaker, failed: bool) {
+        let _ = (target, breaker, failed);
+    }
+
+    /// Asks to be the one process that probes `target`'s half-open circuit, for at most `ttl`
+    /// (default: yes). `false` means another process probes; its outcome arrives as news.
+    fn acquire_probe(&self, target: &Arc<str>, ttl: Duration) -> StoreFuture<bool> {
+        let _ = (target, ttl);
+        StoreFuture::ready(Ok(true))
+    }
 }
 
 /// The future a [`StateStore`] operation returns: complete at once, or a boxed future.
