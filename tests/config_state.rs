@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use modelgate::ErrorKind;
-use modelgate::config::{GatewayConfig, KeySpec, RedisConfig, RedisOnError};
+use modelgate::config::{BuildOptions, GatewayConfig, KeySpec, RedisConfig, RedisOnError};
 
 const BASE: &str = r#"
 [providers.openai]
@@ -269,4 +269,83 @@ fn describe_and_debug_show_the_store_without_its_password() {
     );
     let c = GatewayConfig::from_toml_str(BASE, "f").unwrap();
     assert!(c.describe().contains("state: this process only"));
+}
+
+#[test]
+fn a_redis_config_does_not_build_without_its_store() {
+    let c = GatewayConfig::from_toml_str(
+        &with("redis = { url = \"redis://127.0.0.1:1\" }"),
+        "fleet.toml",
+    )
+    .unwrap();
+    let err = c.build_router(&BuildOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let m = err.message();
+    assert!(m.starts_with("fleet.toml: state.redis: "), "{m}");
+    if cfg!(feature = "redis") {
+        assert!(m.contains("connect it first"), "{m}");
+    } else {
+        assert!(m.contains("`redis` feature"), "{m}");
+    }
+    // Without `[state] redis` the router keeps its own state.
+    let c = GatewayConfig::from_toml_str(BASE, "f").unwrap();
+    c.build_router(&BuildOptions::default()).unwrap();
+}
+
+#[tokio::test]
+async fn connecting_needs_no_store_without_state_and_the_feature_with_it() {
+    let c = GatewayConfig::from_toml_str(BASE, "f").unwrap();
+    assert!(c.connect_state_store().await.unwrap().is_none());
+    #[cfg(not(feature = "redis"))]
+    {
+        let c =
+            GatewayConfig::from_toml_str(&with("redis = { url = \"redis://h\" }"), "f").unwrap();
+        let err = c.connect_state_store().await.unwrap_err();
+        assert!(err.message().contains("state.redis") && err.message().contains("`redis` feature"));
+    }
+}
+
+#[test]
+fn the_fleet_example_loads_and_describes_its_store() {
+    let c = GatewayConfig::load("examples/fleet.toml").unwrap();
+    let r = redis(&c);
+    assert_eq!(r.on_error, RedisOnError::FailClosed);
+    assert_eq!(r.prefix, "modelgate-example");
+    assert!(
+        c.describe().contains(
+            "state: redis redis://127.0.0.1:6379/0, prefix modelgate-example, fail-closed"
+        ),
+        "{}",
+        c.describe()
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_connected_store_builds_the_router_and_a_failing_password_is_named() {
+    // Redis need not be up: the store connects lazily.
+    let c = GatewayConfig::from_toml_str(
+        &with("redis = { url = \"redis://127.0.0.1:1\", prefix = \"config-test\" }"),
+        "fleet.toml",
+    )
+    .unwrap();
+    let store = c.connect_state_store().await.unwrap().expect("a store");
+    let mut options = BuildOptions::default();
+    options.state_store = Some(store);
+    c.build_router(&options).unwrap();
+
+    let c = GatewayConfig::from_toml_str(
+        &with(
+            "redis = { url = \"redis://127.0.0.1:1\", password = { env = \"MODELGATE_TEST_UNSET_REDIS_PASSWORD\" } }",
+        ),
+        "fleet.toml",
+    )
+    .unwrap();
+    let err = c.connect_state_store().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.message().starts_with("fleet.toml: state.redis: ")
+            && err.message().contains("MODELGATE_TEST_UNSET_REDIS_PASSWORD"),
+        "{err}"
+    );
 }

@@ -2,8 +2,9 @@
 //!
 //! One file (TOML, or JSON with the same structure when its name ends in `.json`) describes the
 //! providers, the routes (targets with a strategy, or rules), the router's policies, budgets,
-//! gateway keys, prices and the server's limits. `examples/gateway.toml` is a complete example;
-//! DESIGN.md's gateway contract fixes the format.
+//! gateway keys, prices, the server's limits and where shared state lives (`[state]`: one Redis
+//! for a fleet, [`StateConfig`]). `examples/gateway.toml` is a complete example, and
+//! `examples/fleet.toml` a fleet's; DESIGN.md's gateway contract fixes the format.
 //!
 //! ```
 //! use modelgate::config::GatewayConfig;
