@@ -219,13 +219,15 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
     }
 }
 
-/// The config's router; with `simulator`, providers without a key go to a simulator started
-/// here (and the command says which).
+/// The config's router, on the state store `[state]` names (connected first; the store logs
+/// its Redis host, port and prefix); with `simulator`, providers without a key go to a
+/// simulator started here (and the command says which).
 async fn build(
     config: &GatewayConfig,
     simulator: bool,
 ) -> Result<(modelgate::router::Router, Option<Simulator>), modelgate::Error> {
     let mut options = BuildOptions::default();
+    options.state_store = config.connect_state_store().await?;
     let sim = if simulator {
         let sim = Simulator::start().await.map_err(io)?;
         options.simulator = Some(sim.clone());
