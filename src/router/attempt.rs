@@ -9,7 +9,10 @@ use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::TargetStatus;
-use super::circuit::{CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit, Ticket};
+use super::budget::WallClock;
+use super::circuit::{
+    Change, CircuitBreaker, CircuitState, CircuitStatus, Outcome, Permit, Ticket,
+};
 use super::clock::saturating_add;
 use super::hedge::{HedgeBudget, HedgePolicy};
 use super::rest::{self, RestReason, RestState};
@@ -22,7 +25,7 @@ use super::target::Target;
 use crate::error::{Error, ErrorKind};
 use crate::pricing::{ModelPrice, PriceTable};
 use crate::provider::{CallOptions, ChatProvider};
-use crate::state::{Nanos, usd_to_nanos};
+use crate::state::{HealthNews, HealthSink, Nanos, StateStore, usd_to_nanos};
 use crate::types::MediaCache;
 use crate::types::stream::{StreamEnd, StreamSummary};
 use crate::types::{
@@ -55,6 +58,31 @@ pub(crate) struct Shared {
     pub(crate) slot_indices: Vec<usize>,
 }
 
+impl Shared {
+    /// The targets whose health a fleet shares, `provider/model`.
+    pub(crate) fn fleet_targets(&self) -> Vec<Arc<str>> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.fleet.as_ref().map(|f| f.target.clone()))
+            .collect()
+    }
+}
+
+impl HealthSink for Shared {
+    fn apply(&self, news: &HealthNews) {
+        let mut applied: Vec<*const Mutex<SlotState>> = Vec::new();
+        for slot in &self.slots {
+            let Some(fleet) = &slot.fleet else { continue };
+            let ptr = Arc::as_ptr(&slot.state);
+            if fleet.target != *news.target() || applied.contains(&ptr) {
+                continue;
+            }
+            applied.push(ptr);
+            fleet.apply(&mut slot.state(), news, self.max_rest);
+        }
+    }
+}
+
 /// A named route: indices into [`Shared::slots`], in order of preference.
 pub(crate) struct Route {
     pub(crate) targets: Vec<usize>,
@@ -81,6 +109,117 @@ pub(crate) struct Slot {
     state: Arc<Mutex<SlotState>>,
     /// Calls in flight (streams until they end).
     in_flight: Arc<AtomicU32>,
+    /// Where this target's health is shared with other processes, if it is.
+    fleet: Option<Arc<Fleet>>,
+}
+
+/// A target's link to a store that shares health across processes: what the router tells it.
+pub(crate) struct Fleet {
+    store: Arc<dyn StateStore>,
+    /// `provider/model`.
+    target: Arc<str>,
+    wall: WallClock,
+}
+
+impl Fleet {
+    pub(crate) fn new(store: Arc<dyn StateStore>, target: &Target) -> Self {
+        Fleet {
+            store,
+            target: Arc::from(format!("{}/{}", target.provider_name(), target.model)),
+            wall: WallClock::new(),
+        }
+    }
+
+    fn rested(&self, until: Instant, reason: RestReason) {
+        self.store.publish_health(HealthNews::Rest {
+            target: self.target.clone(),
+            until_ms: self.wall.unix_ms_at(until),
+            quota: reason == RestReason::Quota,
+        });
+    }
+
+    fn circuit_changed(&self, change: Change) {
+        let target = self.target.clone();
+        self.store.publish_health(match change {
+            Change::Opened(until) => HealthNews::CircuitOpened {
+                target,
+                until_ms: self.wall.unix_ms_at(until),
+            },
+            Change::Closed => HealthNews::CircuitClosed { target },
+            Change::ProbeAbandoned => HealthNews::ProbeAbandoned { target },
+        });
+    }
+
+    /// Applies news from another process to the target's state.
+    fn apply(&self, state: &mut SlotState, news: &HealthNews, max_rest: Duration) {
+        let now = Instant::now();
+        match news {
+            HealthNews::Rest {
+                until_ms, quota, ..
+            } => {
+                let until = self
+                    .wall
+                    .instant_at_unix_ms(*until_ms)
+                    .min(saturating_add(now, max_rest));
+                let reason = if *quota {
+                    RestReason::Quota
+                } else {
+                    RestReason::RateLimit
+                };
+                state.rest.rest_until(until, reason);
+            }
+            HealthNews::CircuitOpened { until_ms, .. } => {
+                if let Some(c) = state.circuit.as_mut() {
+                    let until = self.wall.instant_at_unix_ms(*until_ms);
+                    // Never longer than one of our own cool-downs from now: clocks differ.
+                    let until = until.min(saturating_add(now, c.cool_down()));
+                    c.force_open(until);
+                }
+            }
+            HealthNews::CircuitClosed { .. } => {
+                if let Some(c) = state.circuit.as_mut() {
+                    c.force_close();
+                }
+            }
+            HealthNews::ProbeAbandoned { .. } => {
+                if let Some(c) = state.circuit.as_mut() {
+                    c.probe_freed();
+                }
+            }
+            HealthNews::Reset { .. } => {
+                state.rest.clear();
+                if let Some(c) = state.circuit.as_mut() {
+                    c.reset();
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+}
+
+/// Records an outcome on a target's circuit and tells the fleet what changed: the outcome
+/// itself (for the fleet's counts) and any opening, closing or abandoned probe.
+fn record_circuit(
+    fleet: Option<&Fleet>,
+    circuit: &mut CircuitState,
+    now: Instant,
+    ticket: Ticket,
+    outcome: Outcome,
+) {
+    let change = circuit.record_change(now, ticket, outcome);
+    if let Some(fleet) = fleet {
+        if let Some(change) = change {
+            fleet.circuit_changed(change);
+        }
+        if outcome != Outcome::Other && change.is_none() {
+            fleet.store.record_outcome(
+                &fleet.target,
+                circuit.config(),
+                outcome == Outcome::HealthFailure,
+            );
+        }
+    }
 }
 
 struct SlotState {
@@ -96,6 +235,7 @@ impl Slot {
         target: Target,
         circuit: Option<CircuitBreaker>,
         prices: &PriceTable,
+        fleet: Option<&Arc<dyn StateStore>>,
     ) -> Self {
         let price = target.price.clone().or_else(|| {
             prices
@@ -107,7 +247,6 @@ impl Slot {
                 .cloned()
         });
         Slot {
-            target,
             price,
             state: Arc::new(Mutex::new(SlotState {
                 circuit: circuit.map(CircuitState::new),
@@ -116,6 +255,8 @@ impl Slot {
                 latency: [Ewma::default(); 2],
             })),
             in_flight: Arc::new(AtomicU32::new(0)),
+            fleet: fleet.map(|store| Arc::new(Fleet::new(store.clone(), &target))),
+            target,
         }
     }
 
@@ -136,6 +277,7 @@ impl Slot {
             price,
             state: Arc::clone(&existing.state),
             in_flight: Arc::clone(&existing.in_flight),
+            fleet: existing.fleet.clone(),
         }
     }
 
@@ -183,6 +325,7 @@ fn watch_stream(
 ) {
     let state = Arc::clone(&slot.state);
     let price = slot.price.clone();
+    let fleet = slot.fleet.clone();
     stream.on_end(Box::new(move |end, summary: &StreamSummary| {
         drop(in_flight);
         let now = Instant::now();
@@ -223,7 +366,7 @@ fn watch_stream(
                 if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), ticket)
                     && health_outcome(err, now, deadline) == Outcome::HealthFailure
                 {
-                    c.record(now, ticket, Outcome::HealthFailure);
+                    record_circuit(fleet.as_deref(), c, now, ticket, Outcome::HealthFailure);
                 }
             }
             StreamEnd::Dropped => state.stats.tally.answered(None, Duration::ZERO, cost),
@@ -383,7 +526,7 @@ impl Admission<'_> {
     fn record(mut self, state: &mut SlotState, now: Instant, outcome: Outcome) {
         self.armed = false;
         if let (Some(c), Some(ticket)) = (state.circuit.as_mut(), self.ticket) {
-            c.record(now, ticket, outcome);
+            record_circuit(self.slot.fleet.as_deref(), c, now, ticket, outcome);
         }
     }
 }
@@ -392,9 +535,18 @@ impl Drop for Admission<'_> {
     fn drop(&mut self) {
         if self.armed
             && self.probe
-            && let (Some(c), Some(ticket)) = (self.slot.state().circuit.as_mut(), self.ticket)
+            && let Some(ticket) = self.ticket
         {
-            c.record(Instant::now(), ticket, Outcome::Other);
+            let mut state = self.slot.state();
+            if let Some(c) = state.circuit.as_mut() {
+                record_circuit(
+                    self.slot.fleet.as_deref(),
+                    c,
+                    Instant::now(),
+                    ticket,
+                    Outcome::Other,
+                );
+            }
         }
     }
 }
@@ -447,6 +599,11 @@ impl Shared {
         state.rest.clear();
         if let Some(c) = state.circuit.as_mut() {
             c.reset();
+        }
+        if let Some(fleet) = &slot.fleet {
+            fleet.store.publish_health(HealthNews::Reset {
+                target: fleet.target.clone(),
+            });
         }
         Ok(())
     }
@@ -983,6 +1140,37 @@ impl Shared {
         }
     }
 
+    /// A half-open circuit's probe, when health is shared, must also be the fleet's one probe:
+    /// if another process holds it, this attempt is skipped as if the circuit were open, and
+    /// the target waits for that probe's news.
+    async fn take_fleet_probe<'a>(
+        &self,
+        slot: &'a Slot,
+        mut admission: Admission<'a>,
+    ) -> Result<Admission<'a>, Error> {
+        let Some(fleet) = slot.fleet.as_ref().filter(|_| admission.probe) else {
+            return Ok(admission);
+        };
+        let ttl = match slot.state().circuit.as_ref() {
+            Some(c) => c.cool_down(),
+            None => return Ok(admission),
+        };
+        match fleet.store.acquire_probe(&fleet.target, ttl).await {
+            Ok(true) | Err(_) => Ok(admission),
+            Ok(false) => {
+                admission.armed = false;
+                if let Some(c) = slot.state().circuit.as_mut() {
+                    c.probe_elsewhere(Instant::now());
+                }
+                Err(Error::new(
+                    ErrorKind::CircuitOpen,
+                    "the target's circuit is half-open and another process probes it",
+                )
+                .with_provider(slot.target.provider_name().to_owned()))
+            }
+        }
+    }
+
     /// May a request go to this target now? Its admission, or the error of its skip (resting or
     /// circuit open).
     fn admit(&self, slot_index: usize, now: Instant) -> Result<Admission<'_>, Error> {
@@ -1284,6 +1472,18 @@ impl Shared {
     ) -> (Result<Answer, Error>, Attempt) {
         let slot = &self.slots[slot_index];
         let target = &slot.target;
+        let admission = match self.take_fleet_probe(slot, admission).await {
+            Ok(admission) => admission,
+            Err(err) => {
+                let record = self.record(
+                    slot_index,
+                    reason,
+                    AttemptOutcome::Skipped(err.kind()),
+                    Duration::ZERO,
+                );
+                return (Err(err), record);
+            }
+        };
         let hold = if self.ledger.is_empty() {
             None
         } else {
@@ -1454,10 +1654,11 @@ impl Shared {
                             reset_ms = reset.as_millis() as u64,
                             "rate limit nearly exhausted; resting"
                         );
-                        state.rest.rest_until(
-                            saturating_add(now, reset.min(self.max_rest)),
-                            RestReason::RateLimit,
-                        );
+                        let until = saturating_add(now, reset.min(self.max_rest));
+                        state.rest.rest_until(until, RestReason::RateLimit);
+                        if let Some(fleet) = &slot.fleet {
+                            fleet.rested(until, RestReason::RateLimit);
+                        }
                     }
                     Outcome::Success
                 }
@@ -1468,7 +1669,11 @@ impl Shared {
                         state.latency[which].observe(now, latency, alpha);
                     }
                     if let Some((wait, reason)) = self.rest_for(e) {
-                        state.rest.rest_until(saturating_add(now, wait), reason);
+                        let until = saturating_add(now, wait);
+                        state.rest.rest_until(until, reason);
+                        if let Some(fleet) = &slot.fleet {
+                            fleet.rested(until, reason);
+                        }
                     }
                     health_outcome(e, now, deadline)
                 }

@@ -371,6 +371,28 @@ impl WallClock {
     pub(crate) fn now_unix(&self) -> u64 {
         (self.unix_at_anchor + self.anchor.elapsed()).as_secs()
     }
+
+    /// `at` in Unix milliseconds.
+    pub(crate) fn unix_ms_at(&self, at: Instant) -> u64 {
+        let unix = if at >= self.anchor {
+            self.unix_at_anchor.saturating_add(at - self.anchor)
+        } else {
+            self.unix_at_anchor.saturating_sub(self.anchor - at)
+        };
+        u64::try_from(unix.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant of `unix_ms` (Unix milliseconds) on this process's clock.
+    pub(crate) fn instant_at_unix_ms(&self, unix_ms: u64) -> Instant {
+        let unix = Duration::from_millis(unix_ms);
+        if unix >= self.unix_at_anchor {
+            super::clock::saturating_add(self.anchor, unix - self.unix_at_anchor)
+        } else {
+            self.anchor
+                .checked_sub(self.unix_at_anchor - unix)
+                .unwrap_or(self.anchor)
+        }
+    }
 }
 
 impl fmt::Debug for WallClock {

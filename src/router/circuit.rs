@@ -193,6 +193,17 @@ impl Outcome {
     }
 }
 
+/// How a recorded outcome changed a circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// It opened, cooling down until then.
+    Opened(Instant),
+    /// Its probe succeeded: it closed.
+    Closed,
+    /// Its probe ended without deciding.
+    ProbeAbandoned,
+}
+
 /// Names the state a request was admitted in, so that its outcome only counts for that state.
 ///
 /// A call admitted while the circuit was closed may end long after it opened and half-opened (a
@@ -338,6 +349,73 @@ impl CircuitState {
                 Outcome::Other => self.mode = Mode::HalfOpen { probe: None },
             },
         }
+    }
+
+    /// Records an outcome like [`record`](Self::record) and says how the circuit changed, for a
+    /// fleet to hear.
+    pub(crate) fn record_change(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Change> {
+        let before = self.mode;
+        self.record(now, ticket, outcome);
+        match (before, self.mode) {
+            (Mode::Open { .. }, _) => None,
+            (_, Mode::Open { until }) => Some(Change::Opened(until)),
+            (Mode::HalfOpen { .. }, Mode::Closed) => Some(Change::Closed),
+            (Mode::HalfOpen { probe: Some(_) }, Mode::HalfOpen { probe: None }) => {
+                Some(Change::ProbeAbandoned)
+            }
+            _ => None,
+        }
+    }
+
+    /// Another process opened the circuit until `until`: it opens here too (a later opening
+    /// already in force stays); calls in flight no longer count.
+    pub(crate) fn force_open(&mut self, until: Instant) {
+        if let Mode::Open { until: current } = self.mode
+            && current >= until
+        {
+            return;
+        }
+        self.epoch += 1;
+        self.mode = Mode::Open { until };
+        self.window.clear();
+    }
+
+    /// Another process's probe closed the circuit.
+    pub(crate) fn force_close(&mut self) {
+        if self.mode != Mode::Closed {
+            self.epoch += 1;
+            self.mode = Mode::Closed;
+            self.window.clear();
+        }
+    }
+
+    /// Another process holds the fleet's probe: wait for its news as if a probe of ours were in
+    /// flight (presumed lost after a cool-down). Our own ticket no longer counts.
+    pub(crate) fn probe_elsewhere(&mut self, now: Instant) {
+        self.epoch += 1;
+        self.mode = Mode::HalfOpen { probe: Some(now) };
+    }
+
+    /// Another process's probe ended undecided: the next caller may probe.
+    pub(crate) fn probe_freed(&mut self) {
+        if let Mode::HalfOpen { probe: Some(_) } = self.mode {
+            self.mode = Mode::HalfOpen { probe: None };
+        }
+    }
+
+    /// The cool-down of an open circuit.
+    pub(crate) fn cool_down(&self) -> Duration {
+        self.config.cool_down
+    }
+
+    /// The settings.
+    pub(crate) fn config(&self) -> &CircuitBreaker {
+        &self.config
     }
 
     /// The circuit's state at `now`; an open circuit whose cool-down has ended reports half-open.

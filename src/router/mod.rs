@@ -413,6 +413,12 @@ impl RouterBuilder {
         let prices = self
             .prices
             .unwrap_or_else(|| Arc::new(PriceTable::builtin().clone()));
+        let store = self
+            .store
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        // Only a store that shares health gets told about it.
+        let fleet_store = store.shares_health().then(|| store.clone());
         let mut slots: Vec<attempt::Slot> = Vec::new();
         let mut routes = HashMap::new();
         for (alias, targets) in self.routes {
@@ -425,7 +431,12 @@ impl RouterBuilder {
                 // model in several routes share one health state.
                 let slot = match slots.iter().find(|s| s.target.same_as(&target)) {
                     Some(existing) => attempt::Slot::sharing(target, existing, &prices),
-                    None => attempt::Slot::new(target, self.circuit.clone(), &prices),
+                    None => attempt::Slot::new(
+                        target,
+                        self.circuit.clone(),
+                        &prices,
+                        fleet_store.as_ref(),
+                    ),
                 };
                 slots.push(slot);
                 let index = slots.len() - 1;
@@ -512,33 +523,37 @@ impl RouterBuilder {
             }
         }
         let slot_count = slots.len();
-        let ledger = spend::Ledger::new(
-            self.budgets,
-            self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-        );
-        Ok(Router {
-            inner: Arc::new(attempt::Shared {
-                name: self.name,
-                routes,
-                rules,
-                slots,
-                retry: self.retry,
-                hedge: self.hedge,
-                first_delta_timeout: self.first_delta_timeout,
-                timeout: self.timeout,
-                fallback_on: self.fallback_on,
-                max_rest: self.max_rest,
-                quota_rest: self.quota_rest,
-                rng: Mutex::new(match self.seed {
-                    Some(seed) => fastrand::Rng::with_seed(seed),
-                    None => fastrand::Rng::new(),
-                }),
-                ledger,
-                prices,
-                steer_by_rate_limits: self.steer_by_rate_limits,
-                slot_indices: (0..slot_count).collect(),
+        let ledger = spend::Ledger::new(self.budgets, store.clone());
+        let inner = Arc::new(attempt::Shared {
+            name: self.name,
+            routes,
+            rules,
+            slots,
+            retry: self.retry,
+            hedge: self.hedge,
+            first_delta_timeout: self.first_delta_timeout,
+            timeout: self.timeout,
+            fallback_on: self.fallback_on,
+            max_rest: self.max_rest,
+            quota_rest: self.quota_rest,
+            rng: Mutex::new(match self.seed {
+                Some(seed) => fastrand::Rng::with_seed(seed),
+                None => fastrand::Rng::new(),
             }),
-        })
+            ledger,
+            prices,
+            steer_by_rate_limits: self.steer_by_rate_limits,
+            slot_indices: (0..slot_count).collect(),
+        });
+        if let Some(store) = fleet_store {
+            let mut targets: Vec<Arc<str>> = inner.fleet_targets();
+            targets.sort();
+            targets.dedup();
+            let sink: std::sync::Weak<dyn crate::state::HealthSink> =
+                Arc::downgrade(&(inner.clone() as Arc<dyn crate::state::HealthSink>));
+            store.watch_health(targets, sink);
+        }
+        Ok(Router { inner })
     }
 }
 

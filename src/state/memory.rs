@@ -151,7 +151,7 @@ mod tests {
         let claims = [claim("daily", 0, 100)];
         assert_eq!(
             store.reserve(&claims, 60).await.unwrap(),
-            Reservation::Granted { .. }
+            Reservation::Granted { hold: 0 }
         );
         assert_eq!(
             store.reserve(&claims, 60).await.unwrap(),
@@ -171,9 +171,9 @@ mod tests {
         );
         assert_eq!(
             store.reserve(&claims, 75).await.unwrap(),
-            Reservation::Granted { .. }
+            Reservation::Granted { hold: 1 }
         );
-        store.release(&claims, 75).await.unwrap();
+        store.release(&claims, 1, 75).await.unwrap();
         assert_eq!(
             counters(&store, "daily", 0).await,
             Counters {
