@@ -345,7 +345,9 @@ async fn a_connected_store_builds_the_router_and_a_failing_password_is_named() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(
         err.message().starts_with("fleet.toml: state.redis: ")
-            && err.message().contains("MODELGATE_TEST_UNSET_REDIS_PASSWORD"),
+            && err
+                .message()
+                .contains("MODELGATE_TEST_UNSET_REDIS_PASSWORD"),
         "{err}"
     );
 }
