@@ -236,8 +236,9 @@ struct Inner {
     replay: Mutex<VecDeque<Replay>>,
     sinks: Mutex<Vec<Watch>>,
     outcomes: Mutex<HashMap<Arc<str>, Outcomes>>,
-    /// Wakes the sync task early (a failure was seen, news must be re-read).
-    wake: Notify,
+    /// Wakes the sync task early (Redis answers again, spend waits for replay, a router
+    /// started watching).
+    wake: Arc<Notify>,
 }
 
 struct Scripts {
@@ -385,10 +386,11 @@ impl RedisStore {
             replay: Mutex::new(VecDeque::new()),
             sinks: Mutex::new(Vec::new()),
             outcomes: Mutex::new(HashMap::new()),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
         });
         tokio::spawn(sync_loop(
             Arc::downgrade(&inner),
+            inner.wake.clone(),
             push_rx,
             options.sync_interval,
         ));
@@ -915,9 +917,10 @@ fn unexpected_reply() -> Error {
 }
 
 /// Delivers news from the channel, and every `every` (or when woken) replays, flushes and
-/// re-reads. Ends when the store is dropped.
+/// re-reads. Holds the store only while it works, so that dropping the store ends it.
 async fn sync_loop(
     weak: Weak<Inner>,
+    wake: Arc<Notify>,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     every: Duration,
 ) {
@@ -925,24 +928,18 @@ async fn sync_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut subscribed = false;
     loop {
-        let wake = {
-            let Some(inner) = weak.upgrade() else { return };
-            let inner2 = inner.clone();
-            tokio::select! {
-                push = pushes.recv() => match push {
-                    None => return,
-                    Some(push) => {
-                        handle_push(&inner, push);
-                        false
-                    }
-                },
-                _ = tick.tick() => true,
-                _ = async move { inner2.wake.notified().await } => true,
-            }
+        let push = tokio::select! {
+            push = pushes.recv() => match push {
+                None => return,
+                Some(push) => Some(push),
+            },
+            _ = tick.tick() => None,
+            _ = wake.notified() => None,
         };
-        if wake {
-            let Some(inner) = weak.upgrade() else { return };
-            inner.maintain(&mut subscribed).await;
+        let Some(inner) = weak.upgrade() else { return };
+        match push {
+            Some(push) => handle_push(&inner, push),
+            None => inner.maintain(&mut subscribed).await,
         }
     }
 }
