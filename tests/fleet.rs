@@ -571,8 +571,6 @@ redis = { url = "redis://gw:hunter2@redis.internal:6380/3", prefix = "eu-fleet",
 }
 
 #[test]
-#[ignore = "the router settles spend on a detached task (router/spend.rs Hold::settle), which \
-            `modelgate chat` exits before it reaches Redis: the reservation stays until its TTL"]
 fn chat_connects_the_store_and_its_spend_reaches_redis() {
     let Some(url) = redis_url("chat_connects_the_store_and_its_spend_reaches_redis") else {
         return;

@@ -133,7 +133,9 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                 stream.provider(),
                 stream.model()
             );
-            Ok(())
+            drop(stream);
+            // The stream's cost settles in the background: record it before exiting.
+            router.flush().await
         }
         Command::Serve { config, simulator } => {
             let config = GatewayConfig::load(&config)?;
@@ -192,6 +194,7 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                     upkeep.run_upkeep();
                 }
             });
+            let flush_on_exit = router.clone();
             let gateway = Gateway::new(router)
                 .metrics(handle)
                 .keys(keys)
@@ -214,7 +217,9 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                 config.server.timeout,
             )
             .await
-            .map_err(io)
+            .map_err(io)?;
+            // The last requests' costs settle in the background: record them before exiting.
+            flush_on_exit.flush().await
         }
     }
 }
