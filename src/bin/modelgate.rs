@@ -133,7 +133,9 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                 stream.provider(),
                 stream.model()
             );
-            Ok(())
+            drop(stream);
+            // The stream's cost settles in the background: record it before exiting.
+            router.flush().await
         }
         Command::Serve { config, simulator } => {
             let config = GatewayConfig::load(&config)?;
@@ -192,6 +194,7 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                     upkeep.run_upkeep();
                 }
             });
+            let flush_on_exit = router.clone();
             let gateway = Gateway::new(router)
                 .metrics(handle)
                 .keys(keys)
@@ -214,18 +217,22 @@ async fn run(command: Command) -> Result<(), modelgate::Error> {
                 config.server.timeout,
             )
             .await
-            .map_err(io)
+            .map_err(io)?;
+            // The last requests' costs settle in the background: record them before exiting.
+            flush_on_exit.flush().await
         }
     }
 }
 
-/// The config's router; with `simulator`, providers without a key go to a simulator started
-/// here (and the command says which).
+/// The config's router, on the state store `[state]` names (connected first; the store logs
+/// its Redis host, port and prefix); with `simulator`, providers without a key go to a
+/// simulator started here (and the command says which).
 async fn build(
     config: &GatewayConfig,
     simulator: bool,
 ) -> Result<(modelgate::router::Router, Option<Simulator>), modelgate::Error> {
     let mut options = BuildOptions::default();
+    options.state_store = config.connect_state_store().await?;
     let sim = if simulator {
         let sim = Simulator::start().await.map_err(io)?;
         options.simulator = Some(sim.clone());

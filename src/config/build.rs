@@ -8,12 +8,14 @@ use crate::error::Error;
 use crate::pricing::PriceTable;
 use crate::provider::ChatProvider;
 use crate::router::{Budget, Router, Target};
+use crate::state::StateStore;
 
 /// The metadata tag that names the gateway key a request came with; a key's `budget` counts
 /// the requests carrying its name.
 pub const KEY_TAG: &str = "modelgate.key";
 
-/// What the config does not say: where providers without a key go.
+/// What the config does not say: where providers without a key go, and the state store
+/// connected for `[state]`.
 #[derive(Debug, Default, Clone)]
 #[non_exhaustive]
 pub struct BuildOptions {
@@ -21,6 +23,11 @@ pub struct BuildOptions {
     /// base URL per wire (the built-in simulator), with a dummy key.
     #[cfg(feature = "simulator")]
     pub simulator: Option<crate::simulator::Simulator>,
+    /// Where the router keeps budget counters, rests and circuits: the store
+    /// [`GatewayConfig::connect_state_store`] connected for `[state] redis` (or any store of
+    /// yours). `None`: the router's own in-process store, which a config with `[state] redis`
+    /// refuses.
+    pub state_store: Option<Arc<dyn StateStore>>,
 }
 
 /// A router built from a config, and what the build decided.
@@ -38,14 +45,20 @@ impl GatewayConfig {
     /// request), routes of targets and of rules, strategies, policies, budgets (the keys'
     /// budgets among them, counting the [`KEY_TAG`] tag) and prices.
     ///
+    /// The state store is [`BuildOptions::state_store`]; a config with `[state] redis` needs
+    /// one, connected first with [`connect_state_store`](Self::connect_state_store), so that a
+    /// gateway never runs on per-process state believing it shares the fleet's.
+    ///
     /// # Errors
     /// `ErrorKind::Config` naming the file and key path when a provider cannot be built (a
-    /// kind this build lacks, an unknown preset), the price file is malformed, or the router
+    /// kind this build lacks, an unknown preset), the price file is malformed, `[state] redis`
+    /// has no store in `options` (or the build lacks the `redis` feature), or the router
     /// refuses the setup.
     // Builds without the simulator or some providers leave parts of this unused.
     #[allow(unused_mut, unused_variables)]
     pub fn build_router(&self, options: &BuildOptions) -> Result<Built, Error> {
         let file = self.file_name();
+        let store = self.state_store_for_build(options)?;
         let mut prices = PriceTable::builtin().clone();
         if let Some(p) = &self.prices {
             let extra = PriceTable::from_file(self.resolve_path(&p.file))
@@ -134,10 +147,87 @@ impl GatewayConfig {
                 );
             }
         }
+        if let Some(store) = store {
+            builder = builder.state_store(store);
+        }
         let router = builder
             .build()
             .map_err(|e| Error::config(format!("{file}: {}", e.message())))?;
         Ok(Built { router, simulated })
+    }
+
+    /// The store `build_router` hands the router: the one in `options`, which `[state] redis`
+    /// requires.
+    fn state_store_for_build(
+        &self,
+        options: &BuildOptions,
+    ) -> Result<Option<Arc<dyn StateStore>>, Error> {
+        if let Some(store) = &options.state_store {
+            return Ok(Some(store.clone()));
+        }
+        if self.state.as_ref().is_some_and(|s| s.redis.is_some()) {
+            let file = self.file_name();
+            #[cfg(not(feature = "redis"))]
+            return Err(Error::config(format!(
+                "{file}: state.redis: a Redis state store needs the `redis` feature, which this build lacks"
+            )));
+            #[cfg(feature = "redis")]
+            return Err(Error::config(format!(
+                "{file}: state.redis: the Redis state store is not connected: connect it first \
+                 (GatewayConfig::connect_state_store) and pass it as BuildOptions::state_store"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Connects the state store `[state]` names: `Some` Redis store for `[state] redis` (built
+    /// from its url, prefix, timeout, on_error, username, password source, reservation_ttl and
+    /// sync_interval), `None` without one. Redis need not be up: the connection is made lazily
+    /// and re-made when it drops, and `on_error` says what requests do meanwhile. Pass the store
+    /// to [`build_router`](Self::build_router) in [`BuildOptions::state_store`].
+    ///
+    /// # Errors
+    /// `ErrorKind::Config` naming the file and `state.redis` when the store cannot be made (a
+    /// URL the Redis client refuses, a password source that fails, a build without the `redis`
+    /// feature). No message holds the password.
+    pub async fn connect_state_store(&self) -> Result<Option<Arc<dyn StateStore>>, Error> {
+        let Some(redis) = self.state.as_ref().and_then(|s| s.redis.as_ref()) else {
+            return Ok(None);
+        };
+        let file = self.file_name();
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = redis;
+            Err(Error::config(format!(
+                "{file}: state.redis: a Redis state store needs the `redis` feature, which this build lacks"
+            )))
+        }
+        #[cfg(feature = "redis")]
+        {
+            use crate::state::{OnError, RedisOptions, RedisStore};
+            let mut options = RedisOptions::new(redis.url.clone())
+                .prefix(redis.prefix.clone())
+                .timeout(redis.timeout)
+                .on_error(match redis.on_error {
+                    super::RedisOnError::FailOpen => OnError::FailOpen,
+                    super::RedisOnError::FailClosed => OnError::FailClosed,
+                })
+                .reservation_ttl(redis.reservation_ttl)
+                .sync_interval(redis.sync_interval);
+            if let Some(user) = &redis.username {
+                options = options.username(user.clone());
+            }
+            if let Some(spec) = &redis.password {
+                options = options.password(self.key_source(spec));
+            }
+            let store = RedisStore::connect(options).await.map_err(|e| {
+                // The message may quote the URL: show it without its credentials.
+                let message = e.message().replace(&redis.url, &redis.redacted_url());
+                let message = message.strip_prefix("redis: ").unwrap_or(&message);
+                Error::config(format!("{file}: state.redis: {message}"))
+            })?;
+            Ok(Some(store as Arc<dyn StateStore>))
+        }
     }
 
     /// The credential source a key spec names.
@@ -280,6 +370,9 @@ fn target(provider: Arc<dyn ChatProvider>, t: &TargetConfig) -> Target {
 impl Router {
     /// A router from the gateway config file at `path` (TOML, or JSON when it ends in
     /// `.json`): see [`GatewayConfig`].
+    ///
+    /// A config with `[state] redis` is refused here, which cannot connect a store: build it
+    /// with [`GatewayConfig::connect_state_store`] and [`GatewayConfig::build_router`].
     ///
     /// # Errors
     /// `ErrorKind::Config` naming the file, key path, what was expected and what was found.

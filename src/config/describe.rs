@@ -85,8 +85,8 @@ fn target(t: &TargetConfig) -> String {
 impl GatewayConfig {
     /// The config in plain words, as `modelgate check` prints it: the server, providers, routes
     /// with their targets and strategy or rules, the router's policies (defaults filled in),
-    /// budgets and keys. Keys appear by name and source (a variable, a file, a program), never
-    /// by value.
+    /// budgets, keys, prices and the state store. Keys appear by name and source (a variable, a file, a program), never
+    /// by value; the state store's URL appears without its `user:password@`.
     pub fn describe(&self) -> String {
         let mut o = String::new();
         let s = &self.server;
@@ -248,6 +248,31 @@ impl GatewayConfig {
             }
             None => {
                 let _ = writeln!(o, "prices: built-in table");
+            }
+        }
+
+        match self.state.as_ref().and_then(|s| s.redis.as_ref()) {
+            Some(r) => {
+                let _ = write!(
+                    o,
+                    "state: redis {}, prefix {}, {}, timeout {}, reservation_ttl {}, sync_interval {}",
+                    r.redacted_url(),
+                    r.prefix,
+                    r.on_error.as_str(),
+                    dur(r.timeout),
+                    dur(r.reservation_ttl),
+                    dur(r.sync_interval)
+                );
+                if let Some(user) = &r.username {
+                    let _ = write!(o, ", user {user}");
+                }
+                if let Some(p) = &r.password {
+                    let _ = write!(o, ", password from {}", key_source(p));
+                }
+                o.push('\n');
+            }
+            None => {
+                let _ = writeln!(o, "state: this process only (no [state] redis)");
             }
         }
         o

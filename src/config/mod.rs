@@ -2,8 +2,9 @@
 //!
 //! One file (TOML, or JSON with the same structure when its name ends in `.json`) describes the
 //! providers, the routes (targets with a strategy, or rules), the router's policies, budgets,
-//! gateway keys, prices and the server's limits. `examples/gateway.toml` is a complete example;
-//! DESIGN.md's gateway contract fixes the format.
+//! gateway keys, prices, the server's limits and where shared state lives (`[state]`: one Redis
+//! for a fleet, [`StateConfig`]). `examples/gateway.toml` is a complete example, and
+//! `examples/fleet.toml` a fleet's; DESIGN.md's gateway contract fixes the format.
 //!
 //! ```
 //! use modelgate::config::GatewayConfig;
@@ -96,6 +97,9 @@ pub struct GatewayConfig {
     /// `[prices]`: a price file extending the built-in table.
     #[serde(default)]
     pub prices: Option<PricesConfig>,
+    /// `[state]`: where budget counters, rests and circuits live; this process when omitted.
+    #[serde(default)]
+    pub state: Option<StateConfig>,
     /// The file name errors start with.
     #[serde(skip)]
     file_name: String,
@@ -609,6 +613,160 @@ pub struct PricesConfig {
     /// `file`: a JSON price file extending and overriding the built-in table; relative to the
     /// config file.
     pub file: PathBuf,
+}
+
+/// `[state]`: state shared by a fleet of gateways. Without `redis`, each process keeps its own.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StateConfig {
+    /// `redis = { url, … }`: budgets, rate-limit rests and circuits shared through one Redis.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+/// The key prefix of a Redis state store by default.
+pub const DEFAULT_REDIS_PREFIX: &str = "modelgate";
+/// How long one Redis call may take by default before it counts as a failure.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a reservation lives in Redis by default: a crashed process's reservations lapse
+/// after it.
+pub const DEFAULT_RESERVATION_TTL: Duration = Duration::from_secs(600);
+/// How often a process resyncs shared health and flushes batched outcomes by default.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `[state] redis = { url, prefix, timeout, on_error, username, password, reservation_ttl,
+/// sync_interval }`: a Redis shared by a fleet.
+///
+/// Its `Debug` leaves out any `user:password@` of the URL.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// `url`: `redis://HOST:PORT/DB` or `rediss://…` (TLS); it may carry `user:password@`, though
+    /// `username` and `password` keep the secret out of the file.
+    pub url: String,
+    /// `prefix`: the start of every key, [`DEFAULT_REDIS_PREFIX`] by default; gateways that share
+    /// one prefix share their state.
+    #[serde(default = "default_redis_prefix")]
+    pub prefix: String,
+    /// `timeout`: one Redis call's deadline, [`DEFAULT_REDIS_TIMEOUT`] by default.
+    #[serde(default = "default_redis_timeout", deserialize_with = "de::duration")]
+    pub timeout: Duration,
+    /// `on_error`: what a budgeted request does while Redis cannot be reached.
+    #[serde(default)]
+    pub on_error: RedisOnError,
+    /// `username`: for Redis ACLs (Redis 6 and later).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `password`: where the password comes from, a key source like a provider's `api_key`.
+    #[serde(default)]
+    pub password: Option<KeySpec>,
+    /// `reservation_ttl`: how long a reservation outlives a process that crashed holding it,
+    /// [`DEFAULT_RESERVATION_TTL`] by default; it must exceed the longest request.
+    #[serde(default = "default_reservation_ttl", deserialize_with = "de::duration")]
+    pub reservation_ttl: Duration,
+    /// `sync_interval`: how often shared health is resynced and batched outcomes flushed,
+    /// [`DEFAULT_SYNC_INTERVAL`] by default.
+    #[serde(default = "default_sync_interval", deserialize_with = "de::duration")]
+    pub sync_interval: Duration,
+}
+
+fn default_redis_prefix() -> String {
+    DEFAULT_REDIS_PREFIX.to_owned()
+}
+fn default_redis_timeout() -> Duration {
+    DEFAULT_REDIS_TIMEOUT
+}
+fn default_reservation_ttl() -> Duration {
+    DEFAULT_RESERVATION_TTL
+}
+fn default_sync_interval() -> Duration {
+    DEFAULT_SYNC_INTERVAL
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("on_error", &self.on_error)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .field("sync_interval", &self.sync_interval)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// The URL without any `user:password@`: what logs, errors and `modelgate check` show.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// `HOST:PORT` of the URL (port 6379 when it names none), for a log line.
+    pub fn endpoint(&self) -> String {
+        let (_, rest) = split_userinfo(&self.url);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let has_port = authority
+            .rfind(':')
+            .is_some_and(|colon| authority.rfind(']').is_none_or(|bracket| colon > bracket));
+        if has_port {
+            authority.to_owned()
+        } else {
+            format!("{authority}:6379")
+        }
+    }
+
+    /// Whether the URL carries a `user:password@` (or `user@`) part.
+    fn url_has_userinfo(&self) -> bool {
+        split_userinfo(&self.url).0.is_some()
+    }
+}
+
+/// A URL split around its authority's `user:password@`: that part (with its `@`), and the URL
+/// after it (from the host on). Without a `scheme://`, the whole string is the authority's.
+fn split_userinfo(url: &str) -> (Option<&str>, &str) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let after = &url[start..];
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    match after[..end].rfind('@') {
+        Some(at) => (Some(&after[..=at]), &after[at + 1..]),
+        None => (None, after),
+    }
+}
+
+/// `url` without the `user:password@` of its authority.
+fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (_, rest) = split_userinfo(url);
+    format!("{}{rest}", &url[..start])
+}
+
+/// What a budgeted request does while the state store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RedisOnError {
+    /// `"fail-open"`: serve with per-process state meanwhile, and replay the spend into Redis
+    /// when it returns.
+    #[default]
+    FailOpen,
+    /// `"fail-closed"`: refuse budgeted requests (503, code `state_unavailable`) rather than
+    /// spend without the fleet's counters.
+    FailClosed,
+}
+
+impl RedisOnError {
+    /// The name the file spells it with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisOnError::FailOpen => "fail-open",
+            RedisOnError::FailClosed => "fail-closed",
+        }
+    }
 }
 
 impl GatewayConfig {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{
-    ConditionConfig, GatewayConfig, KeySpec, PRESETS, ProviderKind, RouteConfig, config_error,
+    ConditionConfig, GatewayConfig, KeySpec, PRESETS, ProviderKind, RedisConfig, RouteConfig,
+    config_error,
 };
 use crate::Error;
 use crate::router::BudgetScope;
@@ -38,6 +39,7 @@ impl GatewayConfig {
         self.check_router()?;
         self.check_budgets()?;
         self.check_keys()?;
+        self.check_state()?;
         if let Some(p) = &self.prices
             && p.file.as_os_str().is_empty()
         {
@@ -435,6 +437,93 @@ impl GatewayConfig {
         }
         Ok(())
     }
+
+    fn check_state(&self) -> Result<(), Error> {
+        let Some(redis) = self.state.as_ref().and_then(|s| s.redis.as_ref()) else {
+            return Ok(());
+        };
+        let at = "state.redis";
+        check_redis_url(redis).map_err(|m| self.err(&format!("{at}.url"), m))?;
+        if redis.prefix.is_empty() || redis.prefix.chars().any(char::is_whitespace) {
+            return Err(self.err(
+                &format!("{at}.prefix"),
+                format!(
+                    "expected a non-empty prefix without spaces, like \"modelgate\", found {:?}",
+                    redis.prefix
+                ),
+            ));
+        }
+        self.positive(&format!("{at}.timeout"), Some(redis.timeout))?;
+        self.positive(
+            &format!("{at}.reservation_ttl"),
+            Some(redis.reservation_ttl),
+        )?;
+        self.positive(&format!("{at}.sync_interval"), Some(redis.sync_interval))?;
+        // A reservation that lapses while its request still runs frees money the request will
+        // spend: the fleet could overshoot. The server's timeout bounds every request.
+        let (longest, key) = match self.router.timeout {
+            Some(t) if t > self.server.timeout => (t, "router.timeout"),
+            _ => (self.server.timeout, "server.timeout"),
+        };
+        if redis.reservation_ttl <= longest {
+            return Err(self.err(
+                &format!("{at}.reservation_ttl"),
+                format!(
+                    "expected a duration longer than {key} ({}), the longest a request runs, found {}",
+                    humantime::format_duration(longest),
+                    humantime::format_duration(redis.reservation_ttl)
+                ),
+            ));
+        }
+        if let Some(user) = &redis.username {
+            if user.is_empty() {
+                return Err(self.err(
+                    &format!("{at}.username"),
+                    "expected a user name, found an empty string",
+                ));
+            }
+            if redis.url_has_userinfo() {
+                return Err(self.err(
+                    &format!("{at}.username"),
+                    "the url already names a user (user:password@); give it in one place",
+                ));
+            }
+        }
+        if let Some(spec) = &redis.password {
+            self.check_key_spec(&format!("{at}.password"), spec)?;
+            if redis.url_has_userinfo() {
+                return Err(self.err(
+                    &format!("{at}.password"),
+                    "the url already carries credentials (user:password@); give them in one place",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `redis://` or `rediss://` URL with a host, an optional port and an optional database
+/// number. The message never repeats the URL's credentials.
+fn check_redis_url(redis: &RedisConfig) -> Result<(), String> {
+    let shown = redis.redacted_url();
+    let expected = "expected a URL like \"redis://127.0.0.1:6379\" or \"rediss://HOST:PORT/DB\"";
+    if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
+        return Err(format!(
+            "{expected} (scheme redis or rediss), found {shown:?}"
+        ));
+    }
+    let url =
+        reqwest::Url::parse(&redis.url).map_err(|e| format!("{expected}: {e}, found {shown:?}"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{expected}: no host, found {shown:?}"));
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u32>().is_err() {
+        return Err(format!(
+            "{expected}: the path names a database by number (/0, /1, …), found {shown:?}"
+        ));
+    }
+    Ok(())
 }
 
 fn check_condition(c: &ConditionConfig) -> Result<(), String> {

@@ -206,6 +206,16 @@ impl Router {
         self.inner.stats()
     }
 
+    /// Waits until the state store has done what it runs in the background: budget
+    /// settlements and health news (with an in-memory store, nothing). Call it before the
+    /// process exits, so that a shared store (Redis) records every settled cost.
+    ///
+    /// # Errors
+    /// The store's error when it cannot reach its backend.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.inner.ledger.store().flush().await
+    }
+
     /// A snapshot of every budget: limit, spend and reservations in the current window, and
     /// when it resets. A budget per tag value is reported for requests without the tag (see
     /// [`Router::budget`] for one value).

@@ -244,6 +244,18 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         let _ = (target, breaker, failed);
     }
 
+    /// Waits until the operations this store runs in the background (settlements from streams'
+    /// ends, health news, spend waiting for an absent Redis) are done, each within its own
+    /// timeout: call it before the process exits so that no spend is lost (default: nothing
+    /// to wait for).
+    ///
+    /// # Errors
+    /// The store's error when it still cannot reach its backend; what could not be sent is
+    /// then lost with the process.
+    fn flush(&self) -> StoreFuture<()> {
+        StoreFuture::ready(Ok(()))
+    }
+
     /// Asks to be the one process that probes `target`'s half-open circuit, for at most `ttl`
     /// (default: yes). `false` means another process probes; its outcome arrives as news.
     fn acquire_probe(&self, target: &Arc<str>, ttl: Duration) -> StoreFuture<bool> {

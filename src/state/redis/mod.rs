@@ -23,7 +23,7 @@ mod scripts;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -236,6 +236,9 @@ struct Inner {
     replay: Mutex<VecDeque<Replay>>,
     sinks: Mutex<Vec<Watch>>,
     outcomes: Mutex<HashMap<Arc<str>, Outcomes>>,
+    /// Background operations not yet done (settlements, health news), and their end.
+    busy: AtomicUsize,
+    idle: Notify,
     /// Wakes the sync task early (Redis answers again, spend waits for replay, a router
     /// started watching).
     wake: Arc<Notify>,
@@ -386,6 +389,8 @@ impl RedisStore {
             replay: Mutex::new(VecDeque::new()),
             sinks: Mutex::new(Vec::new()),
             outcomes: Mutex::new(HashMap::new()),
+            busy: AtomicUsize::new(0),
+            idle: Notify::new(),
             wake: Arc::new(Notify::new()),
         });
         tokio::spawn(sync_loop(
@@ -893,6 +898,48 @@ impl Inner {
     }
 }
 
+/// Counts one background operation until dropped, for [`Inner::flush`].
+struct Busy(Arc<Inner>);
+
+impl Busy {
+    fn new(inner: &Arc<Inner>) -> Self {
+        inner.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(inner.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Inner {
+    /// Waits for background operations, then replays what waits for Redis.
+    async fn flush(self: Arc<Self>) -> Result<(), Error> {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.busy.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            idle.await;
+        }
+        self.replay().await;
+        let left = Self::lock(&self.replay).len();
+        if left > 0 {
+            return Err(Error::new(
+                ErrorKind::StateUnavailable,
+                format!("the state store (Redis) is unreachable: {left} settlements not recorded"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn parse_reservation(fields: &[String], hold: HoldId) -> Result<Reservation, Error> {
     let num = |i: usize| -> Option<u64> { fields.get(i)?.parse().ok() };
     match fields.first().map(String::as_str) {
@@ -972,19 +1019,33 @@ impl StateStore for RedisStore {
         reserved: Nanos,
         spent: Nanos,
     ) -> StoreFuture<()> {
-        StoreFuture::new(
-            self.inner
-                .clone()
-                .settle(claims.to_vec(), hold, reserved, spent),
-        )
+        let busy = Busy::new(&self.inner);
+        let fut = self
+            .inner
+            .clone()
+            .settle(claims.to_vec(), hold, reserved, spent);
+        StoreFuture::new(async move {
+            let result = fut.await;
+            drop(busy);
+            result
+        })
     }
 
     fn release(&self, claims: &[Claim], hold: HoldId, reserved: Nanos) -> StoreFuture<()> {
-        StoreFuture::new(
-            self.inner
-                .clone()
-                .settle(claims.to_vec(), hold, reserved, 0),
-        )
+        let busy = Busy::new(&self.inner);
+        let fut = self
+            .inner
+            .clone()
+            .settle(claims.to_vec(), hold, reserved, 0);
+        StoreFuture::new(async move {
+            let result = fut.await;
+            drop(busy);
+            result
+        })
+    }
+
+    fn flush(&self) -> StoreFuture<()> {
+        StoreFuture::new(self.inner.clone().flush())
     }
 
     fn counters(&self, key: &str, window: u64) -> StoreFuture<Counters> {
@@ -1003,8 +1064,10 @@ impl StateStore for RedisStore {
 
     fn publish_health(&self, news: HealthNews) {
         let inner = self.inner.clone();
+        let busy = Busy::new(&inner);
         spawn(async move {
             let _ = inner.publish(news).await;
+            drop(busy);
         });
     }
 
@@ -1023,8 +1086,10 @@ impl StateStore for RedisStore {
         };
         let inner = self.inner.clone();
         let (target, breaker) = (target.clone(), breaker.clone());
+        let busy = Busy::new(&inner);
         spawn(async move {
             let _ = inner.record(target, breaker, successes, 1).await;
+            drop(busy);
         });
     }
 
