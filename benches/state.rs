@@ -104,4 +104,8 @@ fn bench(c: &mut Criterion, url: &str) {
         });
     }
     group.finish();
+    // Let the last iteration's settlements reach Redis before the process exits.
+    for (_, router) in &routers {
+        rt.block_on(router.flush()).expect("the store flushes");
+    }
 }
