@@ -463,8 +463,6 @@ fn all(limit: Nanos) -> [Claim; 1] {
 /// runs it once it goes on, and the store, which timed out, replays it. The spend must count
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RedisStore bug: a settle that timed out is replayed although Redis ran it (spend \
-            counted twice); run with --ignored"]
 async fn a_settlement_that_timed_out_in_a_stalled_redis_counts_once() {
     let Some(server) = RedisServer::spawn() else {
         return;
@@ -508,8 +506,6 @@ async fn a_settlement_that_timed_out_in_a_stalled_redis_counts_once() {
 /// script once it goes on: the store must give that reservation back, not leave it holding the
 /// budget for the whole `reservation_ttl` (10 minutes by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RedisStore bug: a reserve that timed out still runs in Redis and its hold stays for \
-            the whole reservation_ttl; run with --ignored"]
 async fn a_reservation_that_timed_out_in_a_stalled_redis_does_not_hold_the_budget() {
     let Some(server) = RedisServer::spawn() else {
         return;

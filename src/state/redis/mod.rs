@@ -47,6 +47,13 @@ const MAX_EXACT: Nanos = 1 << 53;
 /// Fallback holds (made in the local store while Redis was away) carry this bit.
 const LOCAL_HOLD: HoldId = 1 << 63;
 
+/// A Redis hold's id is its lease's end (Unix ms, 42 bits) above a counter (21 bits), so that
+/// its settlement can tell a lapsed hold from one settled already.
+const HOLD_COUNTER_BITS: u32 = 21;
+
+/// How long a credit's marker (spend made while Redis was away, replayed once) is kept.
+const CREDIT_TTL: Duration = Duration::from_secs(86_400);
+
 /// A counter of a budget without window is forgotten after this long unused.
 const IDLE_TTL: Duration = Duration::from_secs(90 * 86_400);
 
@@ -272,6 +279,10 @@ struct Replay {
     member: String,
     reserved: Nanos,
     spent: Nanos,
+    /// For a credit: the key of its marker, which makes it count once.
+    credit: Option<String>,
+    /// Whether it was sent once (it may have run): a credit sent once takes no more spend.
+    sent: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -443,7 +454,12 @@ impl Inner {
     }
 
     fn member(&self, hold: HoldId, reserved: Nanos) -> String {
-        format!("{}.{hold:x}:{}", self.instance, reserved.min(MAX_EXACT))
+        let lease = hold >> HOLD_COUNTER_BITS;
+        format!(
+            "{}.{hold:x}.{lease}:{}",
+            self.instance,
+            reserved.min(MAX_EXACT)
+        )
     }
 
     /// Runs one Redis call under the timeout, noting Redis's health from how it went.
@@ -517,8 +533,10 @@ impl Inner {
         claims: Vec<Claim>,
         amount: Nanos,
     ) -> Result<Reservation, Error> {
-        let hold = self.holds.fetch_add(1, Ordering::Relaxed) & !LOCAL_HOLD;
         let now = now_ms();
+        let lease = now.saturating_add(ms(self.reservation_ttl)) & ((1 << 42) - 1);
+        let counter = self.holds.fetch_add(1, Ordering::Relaxed) & ((1 << HOLD_COUNTER_BITS) - 1);
+        let hold = (lease << HOLD_COUNTER_BITS) | counter;
         let mut inv = self.scripts.reserve.prepare_invoke();
         for c in &claims {
             let (h, z) = self.budget_keys(&c.key);
@@ -527,7 +545,7 @@ impl Inner {
         inv.arg(now)
             .arg(amount.min(MAX_EXACT))
             .arg(self.member(hold, amount))
-            .arg(now.saturating_add(ms(self.reservation_ttl)))
+            .arg(lease)
             .arg(ms(IDLE_TTL));
         for c in &claims {
             inv.arg(c.window)
@@ -540,14 +558,35 @@ impl Inner {
             .await;
         match answer {
             Ok(fields) => parse_reservation(&fields, hold),
-            Err(err) => match self.on_error {
-                OnError::FailClosed => Err(err),
-                OnError::FailOpen => match self.fallback.reserve(&claims, amount).await? {
-                    Reservation::Granted { hold } => Ok(Reservation::Granted {
-                        hold: hold | LOCAL_HOLD,
-                    }),
-                    refused => Ok(refused),
-                },
+            Err(err) => {
+                // It may still run (a stalled Redis): give back what it would hold.
+                self.queue(Replay {
+                    member: self.member(hold, amount),
+                    claims: claims.clone(),
+                    reserved: amount,
+                    spent: 0,
+                    credit: None,
+                    sent: false,
+                });
+                self.fallback_reserve(err, &claims, amount).await
+            }
+        }
+    }
+
+    /// What a reservation that Redis did not answer gets, as [`OnError`] says.
+    async fn fallback_reserve(
+        &self,
+        err: Error,
+        claims: &[Claim],
+        amount: Nanos,
+    ) -> Result<Reservation, Error> {
+        match self.on_error {
+            OnError::FailClosed => Err(err),
+            OnError::FailOpen => match self.fallback.reserve(claims, amount).await? {
+                Reservation::Granted { hold } => Ok(Reservation::Granted {
+                    hold: hold | LOCAL_HOLD,
+                }),
+                refused => Ok(refused),
             },
         }
     }
@@ -571,11 +610,15 @@ impl Inner {
             let (h, z) = self.budget_keys(&c.key);
             inv.key(h).key(z);
         }
+        if let Some(marker) = &op.credit {
+            inv.key(marker);
+        }
         inv.arg(now_ms())
             .arg(&op.member)
             .arg(op.reserved.min(MAX_EXACT))
             .arg(op.spent.min(MAX_EXACT))
-            .arg(ms(IDLE_TTL));
+            .arg(ms(IDLE_TTL))
+            .arg(ms(CREDIT_TTL));
         for c in &op.claims {
             inv.arg(c.window).arg(self.expire_at(c));
         }
@@ -598,27 +641,50 @@ impl Inner {
                 .settle(&claims, hold & !LOCAL_HOLD, reserved, spent)
                 .await?;
             if spent > 0 {
-                self.queue(Replay {
-                    claims,
-                    member: format!("{}.replay", self.instance),
-                    reserved: 0,
-                    spent,
-                });
+                self.credit(claims, spent);
                 self.wake.notify_one();
             }
             return Ok(());
         }
-        let op = Replay {
+        let mut op = Replay {
             member: self.member(hold, reserved),
             claims,
             reserved,
             spent,
+            credit: None,
+            sent: true,
         };
         if self.settle_redis(&op).await.is_err() {
-            // Not lost: replayed when Redis answers again (the reservation lapses meanwhile).
+            // Not lost: replayed when Redis answers again (a settlement counts once, even if
+            // the call that timed out ran after all).
+            op.sent = false;
             self.queue(op);
         }
         Ok(())
+    }
+
+    /// Owes Redis `spent` on `claims`, made while it was away: added to the last credit still
+    /// unsent for the same counters, else a new credit with its own marker.
+    fn credit(&self, claims: Vec<Claim>, spent: Nanos) {
+        let mut q = Self::lock(&self.replay);
+        if let Some(last) = q.back_mut()
+            && last.credit.is_some()
+            && !last.sent
+            && last.claims == claims
+        {
+            last.spent = last.spent.saturating_add(spent);
+            return;
+        }
+        drop(q);
+        let n = self.holds.fetch_add(1, Ordering::Relaxed);
+        self.queue(Replay {
+            member: format!("{}.credit{n:x}.0:0", self.instance),
+            credit: Some(format!("{}:credit:{}.{n:x}", self.prefix, self.instance)),
+            claims,
+            reserved: 0,
+            spent,
+            sent: false,
+        });
     }
 
     fn queue(&self, op: Replay) {
@@ -633,9 +699,10 @@ impl Inner {
     /// Runs the operations that failed while Redis was away, in order, until one fails again.
     async fn replay(&self) {
         loop {
-            let Some(op) = Self::lock(&self.replay).pop_front() else {
+            let Some(mut op) = Self::lock(&self.replay).pop_front() else {
                 return;
             };
+            op.sent = true;
             if self.settle_redis(&op).await.is_err() {
                 Self::lock(&self.replay).push_front(op);
                 return;

@@ -67,24 +67,36 @@ end
 return {'-1'}
 "#;
 
-/// KEYS: per claim, its counter hash and its holds zset.
-/// ARGV: now_ms, member, reserved, spent, idle_ttl_ms, then per claim: window, expire_at_ms.
-/// A hold still listed gives its reservation back; one that lapsed already did. The spend
-/// counts either way.
+/// KEYS: per claim, its counter hash and its holds zset; for a credit (spend made while Redis
+/// was away), one more: the credit's marker.
+/// ARGV: now_ms, member, reserved, spent, idle_ttl_ms, credit_ttl_ms, then per claim: window,
+/// expire_at_ms.
+///
+/// Idempotent, because a call that timed out may still run, and is then replayed: a hold still
+/// listed gives its reservation back and adds its spend; a hold no longer listed before its
+/// lease ended was settled already (nothing to do); one whose lease has ended lapsed (its
+/// reservation went back then), so only its spend is added. The member names its lease's end
+/// (`INSTANCE.HOLD.LEASE_MS:AMOUNT`). A credit counts once: its marker is set with `NX`.
 const SETTLE_BODY: &str = r#"
+local member = ARGV[2]
 local reserved = tonumber(ARGV[3])
 local idle = tonumber(ARGV[5])
-local n = #KEYS / 2
+local lease = tonumber(string.match(member, '%.(%d+):%d+$')) or 0
+if #KEYS % 2 == 1 then
+  if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', ARGV[6]) then return 0 end
+end
+local n = math.floor(#KEYS / 2)
 for i = 1, n do
-  local h, z, base = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 2
+  local h, z, base = KEYS[2 * i - 1], KEYS[2 * i], 6 + (i - 1) * 2
   purge(h, z)
   roll(h, tonumber(ARGV[base + 1]))
-  if redis.call('ZREM', z, ARGV[2]) == 1 then
+  local listed = redis.call('ZREM', z, member) == 1
+  if listed then
     local r = (tonumber(redis.call('HGET', h, 'reserved')) or 0) - reserved
     if r < 0 then r = 0 end
     redis.call('HSET', h, 'reserved', fmt(r))
   end
-  if ARGV[4] ~= '0' then
+  if ARGV[4] ~= '0' and (listed or now >= lease) then
     redis.call('HINCRBY', h, 'spent', ARGV[4])
   end
   expire(h, z, tonumber(ARGV[base + 2]), idle)
