@@ -9,42 +9,20 @@
 //! end.
 #![cfg(all(feature = "server", feature = "redis"))]
 
+#[path = "support/redis.rs"]
+mod redis_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use modelgate::simulator::{Scenario, Simulator, Wire};
 use modelgate::state::{RedisOptions, RedisStore, StateStore, usd_to_nanos};
 use serde_json::{Value, json};
 
-/// `REDIS_URL`, or `None` (with a notice) to skip; panics when `MODELGATE_REDIS_REQUIRED=1`.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            assert!(
-                std::env::var("MODELGATE_REDIS_REQUIRED").as_deref() != Ok("1"),
-                "MODELGATE_REDIS_REQUIRED=1 but REDIS_URL is unset: start a Redis \
-                 (redis-server --port 6379) and set REDIS_URL=redis://127.0.0.1:6379"
-            );
-            eprintln!(
-                "SKIPPED fleet::{test}: REDIS_URL is unset (run `redis-server --port 6379` and set \
-                 REDIS_URL=redis://127.0.0.1:6379 to run it)"
-            );
-            None
-        }
-    }
-}
-
-/// A key prefix no other test or run shares.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("mgtest-fleet-{test}-{}-{nanos:x}", std::process::id())
-}
+use redis_support::{redis_url, unique_prefix};
 
 /// One `modelgate serve` process; killed (and reaped) when dropped, whatever the test's outcome.
 struct Server {
@@ -345,7 +323,7 @@ redis = {{ url = "{redis_url}", prefix = "{prefix}", sync_interval = "100ms" }}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_keep_one_budget_exactly() {
-    let Some(url) = redis_url("three_processes_keep_one_budget_exactly") else {
+    let Some(url) = redis_url() else {
         return;
     };
     // Each answer costs 30 output tokens at $20 per million ($0.0006) and reserves its worst,
@@ -429,7 +407,7 @@ async fn three_processes_keep_one_budget_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_seen_by_one_process_rests_the_target_for_all() {
-    let Some(url) = redis_url("a_rate_limit_seen_by_one_process_rests_the_target_for_all") else {
+    let Some(url) = redis_url() else {
         return;
     };
     let fleet = Fleet::start(
@@ -463,7 +441,7 @@ async fn a_rate_limit_seen_by_one_process_rests_the_target_for_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_circuit_opened_by_one_process_is_open_for_all() {
-    let Some(url) = redis_url("a_circuit_opened_by_one_process_is_open_for_all") else {
+    let Some(url) = redis_url() else {
         return;
     };
     let fleet = Fleet::start(
@@ -572,7 +550,7 @@ redis = { url = "redis://gw:hunter2@redis.internal:6380/3", prefix = "eu-fleet",
 
 #[test]
 fn chat_connects_the_store_and_its_spend_reaches_redis() {
-    let Some(url) = redis_url("chat_connects_the_store_and_its_spend_reaches_redis") else {
+    let Some(url) = redis_url() else {
         return;
     };
     let dir = TempDir::new("chat");

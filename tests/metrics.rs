@@ -150,3 +150,43 @@ async fn durations_tokens_cost_and_errors_are_recorded_per_provider_model_and_ro
     assert_eq!(errors.len(), 1);
     assert_eq!(label(&errors[0].1, "error.type"), Some("invalid_request"));
 }
+
+/// A shared store that cannot reach Redis counts each failed call, by operation (and warns in
+/// `tracing`), whichever way it then goes.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreachable_redis_is_counted_per_operation() {
+    use modelgate::state::{Claim, OnError, RedisOptions, RedisStore, StateStore};
+    let capture = Capture::default();
+    let log = capture.log.clone();
+    let _guard = metrics::set_default_local_recorder(&capture);
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = RedisStore::connect(
+        RedisOptions::new(format!("redis://127.0.0.1:{port}")).on_error(OnError::FailClosed),
+    )
+    .await
+    .unwrap();
+    let claims = [Claim {
+        key: "daily".into(),
+        window: 0,
+        limit: 1_000,
+        expires: 0,
+    }];
+    store.reserve(&claims, 10).await.unwrap_err();
+    store.counters("daily", 0).await.unwrap_err();
+    assert!(store.is_degraded());
+
+    let log = log.lock().unwrap().clone();
+    let errors: Vec<&str> = log
+        .iter()
+        .filter(|(n, _, _)| n == "modelgate.state.errors")
+        .filter_map(|(_, l, _)| label(l, "operation"))
+        .collect();
+    assert!(errors.contains(&"reserve"), "{log:?}");
+    assert!(errors.contains(&"counters"), "{log:?}");
+}

@@ -6,6 +6,8 @@
 //! pass, unless `MODELGATE_REDIS_REQUIRED=1` (as in CI), when they fail.
 #![cfg(all(feature = "redis", feature = "simulator", feature = "openai"))]
 
+#[path = "support/redis.rs"]
+mod redis_support;
 #[path = "support/sim.rs"]
 mod sim;
 
@@ -17,29 +19,7 @@ use modelgate::simulator::Scenario;
 use modelgate::state::{RedisOptions, RedisStore, StateStore};
 use modelgate::{ChatProvider, ChatRequest};
 
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("MODELGATE_REDIS_REQUIRED").as_deref() == Ok("1") => {
-            panic!("REDIS_URL is not set, and MODELGATE_REDIS_REQUIRED=1: these tests need Redis")
-        }
-        _ => {
-            eprintln!(
-                "skipping: REDIS_URL is not set (start redis-server and set \
-                 REDIS_URL=redis://127.0.0.1:PORT to run this test)"
-            );
-            None
-        }
-    }
-}
-
-fn prefix(test: &str) -> String {
-    format!(
-        "mgtest-health-{}-{test}-{:x}",
-        std::process::id(),
-        fastrand::u32(..)
-    )
-}
+use redis_support::{redis_url, unique_prefix as prefix};
 
 async fn store(url: &str, prefix: &str) -> Arc<dyn StateStore> {
     RedisStore::connect(

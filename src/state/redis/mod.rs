@@ -14,7 +14,8 @@
 //!   an in-process [`MemoryStore`] (and replays the spend it settled there when Redis returns),
 //!   fail-closed refuses budgeted requests with [`ErrorKind::StateUnavailable`]. Either way a
 //!   warning goes to `tracing` once per outage, and (feature `metrics`) the counter
-//!   `modelgate_state_errors_total{operation}` and the gauge `modelgate_state_degraded` say so.
+//!   `modelgate.state.errors{operation}` and the gauge `modelgate.state.degraded` say so
+//!   (`modelgate_state_errors` and `modelgate_state_degraded` in Prometheus).
 //!
 //! The connection is the `redis` crate's tokio `ConnectionManager` (RESP3, so that one
 //! connection carries both commands and the subscription), which reconnects by itself.
@@ -493,14 +494,14 @@ impl Inner {
         if self.degraded.swap(false, Ordering::Relaxed) {
             tracing::info!(endpoint = %self.endpoint, "state store: Redis answers again");
             #[cfg(feature = "metrics")]
-            metrics::gauge!("modelgate_state_degraded").set(0.0);
+            metrics::gauge!("modelgate.state.degraded").set(0.0);
             self.wake.notify_one();
         }
     }
 
     fn failed(&self, what: &'static str, err: &Error) {
         #[cfg(feature = "metrics")]
-        metrics::counter!("modelgate_state_errors_total", "operation" => what).increment(1);
+        metrics::counter!("modelgate.state.errors", "operation" => what).increment(1);
         if !self.degraded.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 endpoint = %self.endpoint,
@@ -513,7 +514,7 @@ impl Inner {
                 }
             );
             #[cfg(feature = "metrics")]
-            metrics::gauge!("modelgate_state_degraded").set(1.0);
+            metrics::gauge!("modelgate.state.degraded").set(1.0);
         } else {
             tracing::debug!(operation = what, error = %err, "state store: Redis call failed");
         }
