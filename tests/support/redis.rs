@@ -106,7 +106,8 @@ pub fn answers_ping(addr: SocketAddr, timeout: Duration) -> bool {
             Ok(n) => filled += n,
         }
     }
-    &buf[..7] == b"+PONG\r\n"
+    // A server that wants a login first is up, too.
+    &buf[..7] == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH")
 }
 
 /// The `redis-server` binary: `MODELGATE_REDIS_SERVER`, else `redis-server` on the `PATH`.
@@ -132,6 +133,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// More `redis-server` arguments (an ACL user, say).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -139,6 +142,12 @@ impl RedisServer {
     /// when `redis-server` is not installed; a panic instead when `MODELGATE_REDIS_REQUIRED=1`,
     /// or when the server does not come up.
     pub fn spawn() -> Option<RedisServer> {
+        Self::spawn_with(&[])
+    }
+
+    /// [`spawn`](Self::spawn) with more `redis-server` arguments, e.g.
+    /// `["--user", "gw", "on", ">secret", "~*", "&*", "+@all"]` for an ACL user.
+    pub fn spawn_with(extra: &[&str]) -> Option<RedisServer> {
         let Some(binary) = server_binary() else {
             if required() {
                 panic!(
@@ -165,6 +174,7 @@ impl RedisServer {
             port: 0,
             dir,
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         // Another process may take the free port before the server binds it: try a few.
         let mut last = String::new();
@@ -235,6 +245,7 @@ impl RedisServer {
             .args(["--daemonize", "no"])
             .args(["--dir", &self.dir.to_string_lossy()])
             .args(["--logfile", &log.to_string_lossy()])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
