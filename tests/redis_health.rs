@@ -240,3 +240,35 @@ async fn a_reset_in_one_router_clears_the_target_in_all() {
     let r = b.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
     assert_eq!(r.model, "model-a");
 }
+
+#[tokio::test]
+async fn news_flows_again_once_a_killed_redis_is_back() {
+    let Some(mut server) = redis_support::RedisServer::spawn() else {
+        return;
+    };
+    let url = server.url();
+    let prefix = prefix("restart");
+    let (sim, p) = sim::start().await;
+    let a = router(&p, store(&url, &prefix).await, None);
+    let b = router(&p, store(&url, &prefix).await, None);
+    sim.enqueue_for_model("model-a", Scenario::rate_limited(Duration::from_secs(1)));
+    let _ = a.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
+    eventually("b hears of the first rest", || status(&b, 0).1.is_some()).await;
+
+    // Redis dies. A rest seen meanwhile cannot be told; it is kept, and told once Redis is
+    // back (empty), while it is still in force.
+    server.kill();
+    eventually("the first rest is over", || status(&b, 0).1.is_none()).await;
+    sim.enqueue_for_model("model-a", Scenario::rate_limited(Duration::from_secs(60)));
+    let r = a.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
+    assert_eq!(r.model, "model-b");
+    a.flush().await.unwrap_err();
+    assert_eq!(status(&b, 0).1, None, "nothing crossed while Redis was away");
+    server.restart();
+    eventually("b hears of the rest after the restart", || {
+        status(&b, 0)
+            .1
+            .is_some_and(|left| left > Duration::from_secs(30))
+    })
+    .await;
+}

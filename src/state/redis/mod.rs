@@ -243,6 +243,9 @@ struct Inner {
     degraded: AtomicBool,
     replay: Mutex<VecDeque<Replay>>,
     sinks: Mutex<Vec<Watch>>,
+    /// Rests and openings that could not be sent, to send once Redis answers (if still in
+    /// force then).
+    unsent: Mutex<VecDeque<HealthNews>>,
     outcomes: Mutex<HashMap<Arc<str>, Outcomes>>,
     /// Background operations not yet done (settlements, health news), and their end.
     busy: AtomicUsize,
@@ -400,6 +403,7 @@ impl RedisStore {
             degraded: AtomicBool::new(false),
             replay: Mutex::new(VecDeque::new()),
             sinks: Mutex::new(Vec::new()),
+            unsent: Mutex::new(VecDeque::new()),
             outcomes: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -880,6 +884,48 @@ impl Inner {
             .map(drop)
     }
 
+    /// Publishes `news`; a rest or an opening that cannot be sent is kept for when Redis
+    /// answers again (the others must still skip the target then). Closings and resets are not:
+    /// sent late, they could undo something newer.
+    async fn publish_or_keep(&self, news: HealthNews) {
+        let keep = matches!(
+            news,
+            HealthNews::Rest { .. } | HealthNews::CircuitOpened { .. }
+        )
+        .then(|| news.clone());
+        if self.publish(news).await.is_err()
+            && let Some(news) = keep
+        {
+            let mut unsent = Self::lock(&self.unsent);
+            if unsent.len() >= MAX_REPLAY {
+                unsent.pop_front();
+            }
+            unsent.push_back(news);
+        }
+    }
+
+    /// Sends the kept news still in force, in order, until one fails again.
+    async fn send_unsent(&self) {
+        loop {
+            let Some(news) = Self::lock(&self.unsent).pop_front() else {
+                return;
+            };
+            let until_ms = match &news {
+                HealthNews::Rest { until_ms, .. } | HealthNews::CircuitOpened { until_ms, .. } => {
+                    *until_ms
+                }
+                _ => 0,
+            };
+            if until_ms <= now_ms() {
+                continue;
+            }
+            if self.publish(news.clone()).await.is_err() {
+                Self::lock(&self.unsent).push_front(news);
+                return;
+            }
+        }
+    }
+
     /// Tells the fleet's circuit of `target` about outcomes; delivers its opening to this
     /// process's routers (the others hear it on the channel).
     async fn record(
@@ -961,6 +1007,7 @@ impl Inner {
             return;
         }
         self.replay().await;
+        self.send_unsent().await;
         self.flush_outcomes().await;
         let _ = self.resync().await;
     }
@@ -997,11 +1044,16 @@ impl Inner {
             idle.await;
         }
         self.replay().await;
-        let left = Self::lock(&self.replay).len();
-        if left > 0 {
+        self.send_unsent().await;
+        let settlements = Self::lock(&self.replay).len();
+        let news = Self::lock(&self.unsent).len();
+        if settlements + news > 0 {
             return Err(Error::new(
                 ErrorKind::StateUnavailable,
-                format!("the state store (Redis) is unreachable: {left} settlements not recorded"),
+                format!(
+                    "the state store (Redis) is unreachable: {settlements} settlements and \
+                     {news} pieces of health news not sent"
+                ),
             ));
         }
         Ok(())
@@ -1134,7 +1186,7 @@ impl StateStore for RedisStore {
         let inner = self.inner.clone();
         let busy = Busy::new(&inner);
         spawn(async move {
-            let _ = inner.publish(news).await;
+            inner.publish_or_keep(news).await;
             drop(busy);
         });
     }
