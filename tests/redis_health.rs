@@ -263,7 +263,11 @@ async fn news_flows_again_once_a_killed_redis_is_back() {
     let r = a.chat(&ChatRequest::new("chat").user("hi")).await.unwrap();
     assert_eq!(r.model, "model-b");
     a.flush().await.unwrap_err();
-    assert_eq!(status(&b, 0).1, None, "nothing crossed while Redis was away");
+    assert_eq!(
+        status(&b, 0).1,
+        None,
+        "nothing crossed while Redis was away"
+    );
     server.restart();
     eventually("b hears of the rest after the restart", || {
         status(&b, 0)

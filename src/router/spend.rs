@@ -180,7 +180,8 @@ impl Ledger {
                 continue;
             };
             let claim = self.claim(entry, tag, now_unix);
-            let c = self.store.counters(&claim.key, claim.window).await?;
+            // Advisory (the reservation decides): a recent copy will do.
+            let c = self.store.recent_counters(&claim.key, claim.window).await?;
             let used = c.spent.saturating_add(c.reserved);
             let past_soft = entry.budget.soft().is_some_and(|soft| used >= soft);
             if past_soft || used.saturating_add(worst) > claim.limit {

@@ -218,6 +218,15 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// The spend and reservations of the counter `key` in `window`.
     fn counters(&self, key: &str, window: u64) -> StoreFuture<Counters>;
 
+    /// The counters of `key` in `window` as this process last saw them, for decisions that
+    /// need not be atomic (a soft limit's downgrade): a shared store may answer from a copy up
+    /// to its sync interval old, refreshed by its own reservations, rather than ask its
+    /// backend on every request. Never used to admit spend: [`reserve`](Self::reserve) does.
+    /// By default, [`counters`](Self::counters).
+    fn recent_counters(&self, key: &str, window: u64) -> StoreFuture<Counters> {
+        self.counters(key, window)
+    }
+
     /// Whether this store shares target health with other processes (default: no). When it
     /// does, the router calls the other health methods.
     fn shares_health(&self) -> bool {

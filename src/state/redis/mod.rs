@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
 use redis::{ProtocolVersion, PushInfo, PushKind, Script, Value};
@@ -243,6 +243,10 @@ struct Inner {
     degraded: AtomicBool,
     replay: Mutex<VecDeque<Replay>>,
     sinks: Mutex<Vec<Watch>>,
+    /// Counters as last seen (by a read or by this process's own reservations), with when, for
+    /// `recent_counters`.
+    recent: Mutex<HashMap<(Arc<str>, u64), Seen>>,
+    sync_interval: Duration,
     /// Rests and openings that could not be sent, to send once Redis answers (if still in
     /// force then).
     unsent: Mutex<VecDeque<HealthNews>>,
@@ -264,6 +268,9 @@ struct Scripts {
     close: Script,
     record: Script,
 }
+
+/// A counter as last seen, and when.
+type Seen = (Counters, Instant);
 
 struct Watch {
     targets: Vec<Arc<str>>,
@@ -404,6 +411,8 @@ impl RedisStore {
             replay: Mutex::new(VecDeque::new()),
             sinks: Mutex::new(Vec::new()),
             unsent: Mutex::new(VecDeque::new()),
+            recent: Mutex::new(HashMap::new()),
+            sync_interval: options.sync_interval,
             outcomes: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -562,7 +571,20 @@ impl Inner {
             .call::<Vec<String>>("reserve", inv.invoke_async(&mut conn))
             .await;
         match answer {
-            Ok(fields) => parse_reservation(&fields, hold),
+            Ok(fields) => {
+                let reservation = parse_reservation(&fields, hold)?;
+                if matches!(reservation, Reservation::Granted { .. }) {
+                    let num = |i: usize| fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    for (i, c) in claims.iter().enumerate() {
+                        let seen = Counters {
+                            spent: num(1 + 2 * i),
+                            reserved: num(2 + 2 * i),
+                        };
+                        self.remember(&c.key, c.window, seen);
+                    }
+                }
+                Ok(reservation)
+            }
             Err(err) => {
                 // It may still run (a stalled Redis): give back what it would hold.
                 self.queue(Replay {
@@ -715,6 +737,22 @@ impl Inner {
         }
     }
 
+    /// Notes what a counter held just now (a bounded map: past its bound it starts afresh).
+    fn remember(&self, key: &Arc<str>, window: u64, counters: Counters) {
+        let mut recent = Self::lock(&self.recent);
+        if recent.len() >= 10_000 {
+            recent.clear();
+        }
+        recent.insert((key.clone(), window), (counters, Instant::now()));
+    }
+
+    /// The counters as seen within the last sync interval, if they were.
+    fn recently_seen(&self, key: &str, window: u64) -> Option<Counters> {
+        let recent = Self::lock(&self.recent);
+        let (counters, at) = recent.get(&(Arc::from(key), window))?;
+        (at.elapsed() < self.sync_interval).then_some(*counters)
+    }
+
     async fn counters(self: Arc<Self>, key: String, window: u64) -> Result<Counters, Error> {
         let (h, z) = self.budget_keys(&key);
         let mut inv = self.scripts.counters.prepare_invoke();
@@ -726,10 +764,12 @@ impl Inner {
         {
             Ok(fields) => {
                 let num = |i: usize| fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
-                Ok(Counters {
+                let counters = Counters {
                     spent: num(0),
                     reserved: num(1),
-                })
+                };
+                self.remember(&Arc::from(key.as_str()), window, counters);
+                Ok(counters)
             }
             Err(err) => match self.on_error {
                 OnError::FailClosed => Err(err),
@@ -1170,6 +1210,13 @@ impl StateStore for RedisStore {
 
     fn counters(&self, key: &str, window: u64) -> StoreFuture<Counters> {
         StoreFuture::new(self.inner.clone().counters(key.to_owned(), window))
+    }
+
+    fn recent_counters(&self, key: &str, window: u64) -> StoreFuture<Counters> {
+        match self.inner.recently_seen(key, window) {
+            Some(counters) => StoreFuture::ready(Ok(counters)),
+            None => self.counters(key, window),
+        }
     }
 
     fn shares_health(&self) -> bool {

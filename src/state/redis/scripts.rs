@@ -42,7 +42,8 @@ end
 /// KEYS: per claim, its counter hash and its holds zset.
 /// ARGV: now_ms, amount, member, lease_until_ms, idle_ttl_ms, then per claim: window, limit,
 /// expire_at_ms (0: idle TTL).
-/// Returns `{'-1'}` when granted, else `{claim index, spent, reserved}` of the refusing claim.
+/// Returns `{'-1', spent, reserved, ...}` (each claim's counters after the grant) when granted,
+/// else `{claim index, spent, reserved}` of the refusing claim.
 const RESERVE_BODY: &str = r#"
 local amount = tonumber(ARGV[2])
 local idle = tonumber(ARGV[5])
@@ -58,13 +59,16 @@ for i = 1, n do
     return {fmt(i - 1), fmt(spent), fmt(reserved)}
   end
 end
+local out = {'-1'}
 for i = 1, n do
   local h, z, base = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 3
-  redis.call('HINCRBY', h, 'reserved', ARGV[2])
+  local reserved = redis.call('HINCRBY', h, 'reserved', ARGV[2])
   redis.call('ZADD', z, ARGV[4], ARGV[3])
   expire(h, z, tonumber(ARGV[base + 3]), idle)
+  out[#out + 1] = redis.call('HGET', h, 'spent') or '0'
+  out[#out + 1] = fmt(reserved)
 end
-return {'-1'}
+return out
 "#;
 
 /// KEYS: per claim, its counter hash and its holds zset; for a credit (spend made while Redis
