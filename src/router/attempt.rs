@@ -467,23 +467,62 @@ impl Log {
     }
 }
 
+/// Per-target bookkeeping of one request: inline for routes of up to [`INLINE_TARGETS`]
+/// targets (nearly all), so that a request allocates nothing for it.
+enum PerTarget<T> {
+    Inline(usize, [T; INLINE_TARGETS]),
+    Heap(Vec<T>),
+}
+
+const INLINE_TARGETS: usize = 8;
+
+impl<T: Copy> PerTarget<T> {
+    fn new(targets: usize, value: T) -> Self {
+        if targets <= INLINE_TARGETS {
+            PerTarget::Inline(targets, [value; INLINE_TARGETS])
+        } else {
+            PerTarget::Heap(vec![value; targets])
+        }
+    }
+}
+
+impl<T> std::ops::Deref for PerTarget<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            PerTarget::Inline(n, items) => &items[..*n],
+            PerTarget::Heap(items) => items,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for PerTarget<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            PerTarget::Inline(n, items) => &mut items[..*n],
+            PerTarget::Heap(items) => items,
+        }
+    }
+}
+
 /// What one request has spent, per position in its route and in total.
 struct Tally {
     /// Retries made on each target.
-    retries: Vec<u32>,
+    retries: PerTarget<u32>,
     /// Retries made by the whole request (waits for a resting target included).
     retries_total: u32,
     /// Whether each target was called.
-    called: Vec<bool>,
+    called: PerTarget<bool>,
     /// Whether each target was last seen resting after a rate limit.
-    rested: Vec<bool>,
+    rested: PerTarget<bool>,
     /// Whether the one free wait for a resting target was used.
     waited_free: bool,
     /// Hedges the request may still send.
     hedges_left: u32,
     /// The failures of targets raced as hedges, not yet acted on: when the pass reaches such a
     /// target, its own outcome decides what next instead of a second call.
-    raced: Vec<Option<Failure>>,
+    raced: PerTarget<Option<Failure>>,
 }
 
 /// A failed attempt, kept so that its own target's retry decision can be made from it.
@@ -499,12 +538,12 @@ impl Tally {
     fn new(targets: usize, hedges: u32) -> Self {
         Tally {
             hedges_left: hedges,
-            retries: vec![0; targets],
+            retries: PerTarget::new(targets, 0),
             retries_total: 0,
-            called: vec![false; targets],
-            rested: vec![false; targets],
+            called: PerTarget::new(targets, false),
+            rested: PerTarget::new(targets, false),
             waited_free: false,
-            raced: vec![None; targets],
+            raced: PerTarget::new(targets, None),
         }
     }
 }
@@ -1807,4 +1846,22 @@ async fn preflight(
         stream.push_front(delta);
     }
     Ok(stream)
+}
+
+#[cfg(test)]
+mod per_target_tests {
+    use super::{INLINE_TARGETS, PerTarget};
+
+    #[test]
+    fn short_and_long_routes_index_alike() {
+        for n in [0, 1, INLINE_TARGETS, INLINE_TARGETS + 1, 40] {
+            let mut t = PerTarget::new(n, 0u32);
+            assert_eq!(t.len(), n);
+            for i in 0..n {
+                t[i] += i as u32;
+            }
+            assert!(t.iter().enumerate().all(|(i, &v)| v == i as u32));
+            assert_eq!(matches!(t, PerTarget::Inline(..)), n <= INLINE_TARGETS);
+        }
+    }
 }
