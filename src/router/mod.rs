@@ -612,12 +612,14 @@ impl ChatProvider for Router {
         &self.inner.name
     }
 
+    // Straight to the router's own answer, not through `chat_with`: one boxed future per call,
+    // not two.
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.chat_with(req, &CallOptions::default()).await
+        self.answer_chat(req, &CallOptions::default()).await
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, Error> {
-        self.chat_stream_with(req, &CallOptions::default()).await
+        self.answer_stream(req, &CallOptions::default()).await
     }
 
     /// Serves `req` through the route `opts.model` names (else `req.model`), by `opts.deadline`
@@ -628,10 +630,7 @@ impl ChatProvider for Router {
         req: &ChatRequest,
         opts: &CallOptions<'_>,
     ) -> Result<ChatResponse, Error> {
-        match self.inner.run(req, opts, attempt::Call::Chat).await? {
-            attempt::Answer::Chat(r) => Ok(*r),
-            attempt::Answer::Stream(_) => unreachable!("a chat call answers with a response"),
-        }
+        self.answer_chat(req, opts).await
     }
 
     async fn chat_stream_with(
@@ -639,8 +638,29 @@ impl ChatProvider for Router {
         req: &ChatRequest,
         opts: &CallOptions<'_>,
     ) -> Result<ChatStream, Error> {
+        self.answer_stream(req, opts).await
+    }
+}
+
+impl Router {
+    async fn answer_chat(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatResponse, Error> {
+        match self.inner.run(req, opts, attempt::Call::Chat).await? {
+            attempt::Answer::Chat(r) => Ok(*r),
+            attempt::Answer::Stream(_) => unreachable!("a chat call answers with a response"),
+        }
+    }
+
+    async fn answer_stream(
+        &self,
+        req: &ChatRequest,
+        opts: &CallOptions<'_>,
+    ) -> Result<ChatStream, Error> {
         match self.inner.run(req, opts, attempt::Call::Stream).await? {
-            attempt::Answer::Stream(s) => Ok(s),
+            attempt::Answer::Stream(s) => Ok(*s),
             attempt::Answer::Chat(_) => unreachable!("a stream call answers with a stream"),
         }
     }
