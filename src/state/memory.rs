@@ -3,8 +3,8 @@
 //! comparing short names costs less than hashing them.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{Claim, Counters, HoldId, Nanos, Reservation, StateStore, StoreFuture};
 
@@ -12,7 +12,7 @@ use super::{Claim, Counters, HoldId, Nanos, Reservation, StateStore, StoreFuture
 /// once; counters live as long as the store.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    counters: Mutex<BTreeMap<String, Counter>>,
+    counters: Mutex<BTreeMap<Arc<str>, Counter>>,
     holds: AtomicU64,
 }
 
@@ -40,21 +40,16 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn with_counters<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Counter>) -> T) -> T {
+    fn with_counters<T>(&self, f: impl FnOnce(&mut BTreeMap<Arc<str>, Counter>) -> T) -> T {
         // Counters are plain numbers: a panic elsewhere cannot leave them unusable.
         let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut map)
     }
 }
 
-fn counter<'m>(map: &'m mut BTreeMap<String, Counter>, claim: &Claim) -> &'m mut Counter {
-    // One lookup when the counter exists (always, after its first use).
-    if map.contains_key(&*claim.key) {
-        let c = map.get_mut(&*claim.key).expect("checked above");
-        c.roll(claim.window);
-        return c;
-    }
-    let c = map.entry(claim.key.to_string()).or_default();
+fn counter<'m>(map: &'m mut BTreeMap<Arc<str>, Counter>, claim: &Claim) -> &'m mut Counter {
+    // One search, keyed by the claim's shared key (a reference count, no copy of the name).
+    let c = map.entry(claim.key.clone()).or_default();
     c.roll(claim.window);
     c
 }
