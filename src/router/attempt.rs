@@ -35,7 +35,9 @@ use crate::types::{
 /// Everything a router shares between its clones.
 pub(crate) struct Shared {
     pub(crate) name: String,
-    pub(crate) routes: std::collections::HashMap<String, Route>,
+    /// By alias. An ordered map: a router has few routes, and comparing short names costs less
+    /// than hashing them on every request.
+    pub(crate) routes: std::collections::BTreeMap<String, Route>,
     pub(crate) slots: Vec<Slot>,
     pub(crate) retry: RetryPolicy,
     pub(crate) hedge: Option<HedgePolicy>,
@@ -48,7 +50,7 @@ pub(crate) struct Shared {
     pub(crate) quota_rest: Duration,
     pub(crate) rng: Mutex<fastrand::Rng>,
     /// Routes of rules, by alias.
-    pub(crate) rules: std::collections::HashMap<String, Rules>,
+    pub(crate) rules: std::collections::BTreeMap<String, Rules>,
     /// The budgets and their store.
     pub(crate) ledger: Ledger,
     /// What calls are costed with (passed to the providers too).

@@ -62,7 +62,7 @@ mod stats;
 mod strategy;
 mod target;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -430,7 +430,7 @@ impl RouterBuilder {
         // Only a store that shares health gets told about it.
         let fleet_store = store.shares_health().then(|| store.clone());
         let mut slots: Vec<attempt::Slot> = Vec::new();
-        let mut routes = HashMap::new();
+        let mut routes = BTreeMap::new();
         for (alias, targets) in self.routes {
             if targets.is_empty() {
                 return Err(Error::config(format!("route `{alias}` has no targets")));
@@ -472,7 +472,7 @@ impl RouterBuilder {
                 }
             }
         }
-        let mut rules = HashMap::new();
+        let mut rules = BTreeMap::new();
         for (alias, r) in self.rules {
             if routes.contains_key(&alias) || rules.contains_key(&alias) {
                 return Err(Error::config(format!("two routes are called `{alias}`")));
@@ -568,10 +568,10 @@ impl RouterBuilder {
 }
 
 /// Fails when routes of rules lead back to themselves.
-fn check_rule_cycles(rules: &HashMap<String, Rules>) -> Result<(), Error> {
+fn check_rule_cycles(rules: &BTreeMap<String, Rules>) -> Result<(), Error> {
     fn visit<'a>(
         name: &'a str,
-        rules: &'a HashMap<String, Rules>,
+        rules: &'a BTreeMap<String, Rules>,
         path: &mut Vec<&'a str>,
         done: &mut std::collections::HashSet<&'a str>,
     ) -> Result<(), Error> {
