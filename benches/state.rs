@@ -5,6 +5,23 @@
 //!
 //! Needs a Redis: `REDIS_URL=redis://127.0.0.1:6379 cargo bench --features redis --bench state`.
 //! Without `REDIS_URL` it says so and exits successfully.
+//!
+//! Medians measured on a 2-core VM with Redis 7.0 on loopback:
+//!
+//! | | c1 (per request) | c64 (per 64 requests) |
+//! |---|---|---|
+//! | no budget | 0.75 µs | 59.0 µs |
+//! | `MemoryStore` | 1.07 µs | 75.4 µs |
+//! | `RedisStore` | 118 µs | 1,479 µs (22 µs more per request) |
+//!
+//! How to read them:
+//! - At c1 a Redis request costs about two loopback round trips (`redis-cli --latency` measured
+//!   about 40 µs per PING): the awaited reservation, and the previous request's detached
+//!   settlement, which is queued ahead of it on the one multiplexed connection.
+//! - At c64 the limit is Redis's single thread running two scripts per request (`INFO
+//!   commandstats`: about 8.6 µs each).
+//! - The c1 figure moves with how idle the machine is. An idle VM wakes slowly: 31 µs was seen
+//!   under load, 106–118 µs quiet.
 
 use std::sync::Arc;
 
