@@ -1182,6 +1182,23 @@ impl Shared {
         }
     }
 
+    /// An attempt skipped before its call (the fleet's probe is taken, a budget refused it):
+    /// its error as the result, and its record.
+    fn skipped(
+        &self,
+        slot_index: usize,
+        reason: AttemptReason,
+        err: Error,
+    ) -> (Result<Answer, Error>, Attempt) {
+        let record = self.record(
+            slot_index,
+            reason,
+            AttemptOutcome::Skipped(err.kind()),
+            Duration::ZERO,
+        );
+        (Err(err), record)
+    }
+
     /// A half-open circuit's probe, when health is shared, must also be the fleet's one probe:
     /// if another process holds it, this attempt is skipped as if the circuit were open, and
     /// the target waits for that probe's news.
@@ -1516,15 +1533,7 @@ impl Shared {
         let target = &slot.target;
         let admission = match self.take_fleet_probe(slot, admission).await {
             Ok(admission) => admission,
-            Err(err) => {
-                let record = self.record(
-                    slot_index,
-                    reason,
-                    AttemptOutcome::Skipped(err.kind()),
-                    Duration::ZERO,
-                );
-                return (Err(err), record);
-            }
+            Err(err) => return self.skipped(slot_index, reason, err),
         };
         let hold = if self.ledger.is_empty() {
             None
@@ -1542,13 +1551,7 @@ impl Shared {
                 Err(err) => {
                     let err = err.with_provider(provider.to_owned());
                     admission.record(&mut slot.state(), Instant::now(), Outcome::Other);
-                    let record = self.record(
-                        slot_index,
-                        reason,
-                        AttemptOutcome::Skipped(err.kind()),
-                        Duration::ZERO,
-                    );
-                    return (Err(err), record);
+                    return self.skipped(slot_index, reason, err);
                 }
             }
         };
