@@ -11,11 +11,13 @@
 
 #[path = "support/redis.rs"]
 mod redis_support;
+#[path = "support/serve.rs"]
+mod serve_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use modelgate::simulator::{Scenario, Simulator, Wire};
@@ -169,17 +171,8 @@ redis = {{ url = "{redis_url}", prefix = "{prefix}", sync_interval = "100ms" }}
                     log.push('\n');
                 }
             });
-            // The first stdout line names the address; read it on a thread, with a deadline.
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let _ = tx.send(line);
-                // Keep draining so the server never blocks on a full pipe.
-                let _ = std::io::copy(&mut reader, &mut std::io::sink());
-            });
-            first_lines.push(rx);
+            // The first stdout line names the address; read it with a deadline.
+            first_lines.push(serve_support::first_line(stdout));
             servers.push(Server {
                 child,
                 url: String::new(),

@@ -8,7 +8,10 @@
 //! `MODELGATE_E2E_REQUIRED=1` (CI sets it), where it fails.
 #![cfg(feature = "server")]
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "support/serve.rs"]
+mod serve_support;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -108,16 +111,8 @@ fn openai_python_client_against_the_gateway() {
             .unwrap_or_default()
     };
 
-    // The first stdout line names the address; wait for it on a thread, with a deadline.
-    let (line_tx, line_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        let _ = line_tx.send(line);
-        // Keep draining so the server never blocks on a full pipe.
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
+    // The first stdout line names the address; wait for it with a deadline.
+    let line_rx = serve_support::first_line(stdout);
     let first = line_rx
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_default();
